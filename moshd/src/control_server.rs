@@ -1,0 +1,94 @@
+//! moshd's Unix control socket: one request per connection, the caller's
+//! uid from SO_PEERCRED, bounded in size, time and number of connections so
+//! that a slow or hostile local client cannot starve anyone else.
+
+use crate::daemon::Daemon;
+use anyhow::Context;
+use mosh_mux_proto::control::{decode_request, encode_line, Request, Response, MAX_REQUEST_LEN};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Semaphore;
+use tokio::task::spawn_local;
+use tracing::debug;
+
+/// Connections served at once; more are closed unanswered.
+const MAX_CONNECTIONS: usize = 64;
+/// A connection's whole life: mosh-server-mux connects, starts mosh-server,
+/// then registers, so this must cover mosh-server's start-up.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Binds the control socket, refusing to steal one a live moshd serves.
+pub fn bind(path: &Path) -> anyhow::Result<UnixListener> {
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            anyhow::bail!("control socket {} is in use by another moshd", path.display());
+        }
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove stale control socket {}", path.display()))?;
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+        }
+    }
+    let listener = UnixListener::bind(path)
+        .with_context(|| format!("cannot bind control socket {}", path.display()))?;
+    // Anyone may connect: who they are comes from SO_PEERCRED, and what they
+    // may do is decided per request.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+    Ok(listener)
+}
+
+pub async fn serve(daemon: Rc<Daemon>, listener: UnixListener) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                // Out of descriptors, most likely: back off instead of spinning.
+                debug!("control accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            debug!("control connection refused: too many at once");
+            continue;
+        };
+        let daemon = daemon.clone();
+        spawn_local(async move {
+            if let Err(e) = tokio::time::timeout(CONNECTION_TIMEOUT, handle(daemon, stream)).await {
+                debug!("control connection timed out: {e}");
+            }
+            drop(slot);
+        });
+    }
+}
+
+async fn handle(daemon: Rc<Daemon>, stream: UnixStream) -> anyhow::Result<()> {
+    let uid = stream.peer_cred()?.uid();
+    let (read, mut write) = stream.into_split();
+    let mut line = Vec::new();
+    let limit = u64::try_from(MAX_REQUEST_LEN + 1).unwrap_or(u64::MAX);
+    BufReader::new(read.take(limit))
+        .read_until(b'\n', &mut line)
+        .await?;
+    if line.is_empty() {
+        return Ok(()); // a probe, or a caller that hung up
+    }
+    let response = match decode_request(&line) {
+        Err(e) => Response::Refused { reason: e.to_string() },
+        Ok(Request::Register(reg)) => daemon.register(uid, &reg),
+        Ok(Request::Status(_)) => Response::Status(daemon.status(uid)),
+    };
+    write.write_all(&encode_line(&response)).await?;
+    write.shutdown().await?;
+    Ok(())
+}

@@ -1,0 +1,444 @@
+//! The routing table: which session a datagram belongs to, which candidate
+//! socket carries it, and where mosh-server's replies go. Pure: the I/O layer
+//! passes datagrams and the time in, and acts on what comes back.
+//!
+//! Lookups are O(1) in the number of sessions: a framed datagram's sid
+//! indexes the table, a candidate key indexes its session, and a stock
+//! client's confirmed address indexes its session; within a session the
+//! candidate list is at most `max_candidates` long.
+
+use crate::limits::Limits;
+use crate::rate::TokenBucket;
+use crate::registration::{check_ownership, Facts, Refusal};
+use crate::session::{CandKey, Candidate, Session, Traffic};
+use mosh_mux_proto::control::{Registration, SessionStatus};
+use mosh_mux_proto::header::{classify, Datagram, Malformed, HEADER_LEN};
+use mosh_mux_proto::Sid;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// What to do with a datagram from a client.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClientRoute {
+    /// Send `datagram[payload_at..]` on candidate `key`.
+    Forward { key: CandKey, payload_at: usize },
+    /// Open candidate `key` (a loopback socket connected to
+    /// 127.0.0.1:`server_port`), close `evicted` if any, then forward.
+    Open {
+        key: CandKey,
+        server_port: u16,
+        payload_at: usize,
+        evicted: Option<CandKey>,
+    },
+    Drop(DropReason),
+}
+
+/// Why a datagram went nowhere. Each reason has a counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    Malformed(Malformed),
+    UnknownSid,
+    UnknownSource,
+    SessionCandidateRate,
+    GlobalCandidateRate,
+    UnknownCandidate,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 7] = [
+        DropReason::Malformed(Malformed::TooShort),
+        DropReason::Malformed(Malformed::UnknownMagic),
+        DropReason::UnknownSid,
+        DropReason::UnknownSource,
+        DropReason::SessionCandidateRate,
+        DropReason::GlobalCandidateRate,
+        DropReason::UnknownCandidate,
+    ];
+
+    pub fn index(self) -> usize {
+        match self {
+            DropReason::Malformed(Malformed::TooShort) => 0,
+            DropReason::Malformed(Malformed::UnknownMagic) => 1,
+            DropReason::UnknownSid => 2,
+            DropReason::UnknownSource => 3,
+            DropReason::SessionCandidateRate => 4,
+            DropReason::GlobalCandidateRate => 5,
+            DropReason::UnknownCandidate => 6,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Malformed(m) => m.as_str(),
+            DropReason::UnknownSid => "unknown_sid",
+            DropReason::UnknownSource => "unknown_source",
+            DropReason::SessionCandidateRate => "session_candidate_rate",
+            DropReason::GlobalCandidateRate => "global_candidate_rate",
+            DropReason::UnknownCandidate => "unknown_candidate",
+        }
+    }
+}
+
+/// Where a reply from mosh-server goes.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub struct ServerRoute {
+    pub listener: usize,
+    pub addr: SocketAddr,
+}
+
+/// Something worth one log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Registered { sid: Sid, uid: u32, port: u16, pid: u32 },
+    ClientConfirmed { sid: Sid, addr: SocketAddr, framed: bool },
+    ClientMoved { sid: Sid, from: SocketAddr, to: SocketAddr },
+    Ended { sid: Sid, uid: u32 },
+}
+
+/// A session as the state file keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SessionRecord {
+    pub uid: u32,
+    pub user: String,
+    pub since_unix: u64,
+    #[serde(flatten)]
+    pub registration: Registration,
+}
+
+pub struct Router {
+    limits: Limits,
+    sessions: HashMap<Sid, Session>,
+    by_key: HashMap<CandKey, Sid>,
+    /// Confirmed addresses of stock (unframed) clients.
+    by_raw_source: HashMap<SocketAddr, Sid>,
+    per_uid: HashMap<u32, usize>,
+    next_key: u64,
+    new_candidates: TokenBucket,
+    drops: [u64; DropReason::ALL.len()],
+    events: VecDeque<Event>,
+}
+
+/// Events kept for the I/O layer to log; more than this unread are dropped.
+const MAX_EVENTS: usize = 1024;
+
+impl Router {
+    pub fn new(now: Instant, limits: Limits) -> Self {
+        let new_candidates = TokenBucket::new(now, limits.global_candidate_rate);
+        Router {
+            limits,
+            sessions: HashMap::new(),
+            by_key: HashMap::new(),
+            by_raw_source: HashMap::new(),
+            per_uid: HashMap::new(),
+            next_key: 1,
+            new_candidates,
+            drops: [0; DropReason::ALL.len()],
+            events: VecDeque::new(),
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub fn session(&self, sid: &Sid) -> Option<&Session> {
+        self.sessions.get(sid)
+    }
+
+    pub fn drops(&self, reason: DropReason) -> u64 {
+        self.drops[reason.index()]
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn emit(&mut self, event: Event) {
+        if self.events.len() < MAX_EVENTS {
+            self.events.push_back(event);
+        }
+    }
+
+    /// Accepts a registration from `uid` if the facts show the port and pid
+    /// are its own, the sid is free and no cap is reached.
+    pub fn register(
+        &mut self,
+        now: Instant,
+        now_unix: u64,
+        uid: u32,
+        user: &str,
+        reg: &Registration,
+        facts: &Facts,
+    ) -> Result<(), Refusal> {
+        if self.sessions.contains_key(&reg.sid) {
+            return Err(Refusal::SidInUse);
+        }
+        if self.sessions.len() >= self.limits.max_sessions {
+            return Err(Refusal::Full(self.sessions.len()));
+        }
+        let mine = self.per_uid.get(&uid).copied().unwrap_or(0);
+        if mine >= self.limits.max_sessions_per_uid {
+            return Err(Refusal::UserFull(mine));
+        }
+        check_ownership(uid, reg.port, reg.pid, facts)?;
+        let session = Session {
+            sid: reg.sid,
+            uid,
+            user: user.to_owned(),
+            server_port: reg.port,
+            server_pid: reg.pid,
+            ssh_client: reg.ssh_client,
+            since_unix: now_unix,
+            candidates: Vec::new(),
+            confirmed: None,
+            last_heard: None,
+            to_server: Traffic::default(),
+            to_client: Traffic::default(),
+            new_candidates: TokenBucket::new(now, self.limits.session_candidate_rate),
+        };
+        self.sessions.insert(reg.sid, session);
+        *self.per_uid.entry(uid).or_insert(0) += 1;
+        self.emit(Event::Registered { sid: reg.sid, uid, port: reg.port, pid: reg.pid });
+        Ok(())
+    }
+
+    /// Routes a datagram that arrived on public socket `listener` from `from`.
+    pub fn route_from_client(
+        &mut self,
+        now: Instant,
+        listener: usize,
+        from: SocketAddr,
+        datagram: &[u8],
+    ) -> ClientRoute {
+        let (sid, framed, payload_at) = match classify(datagram) {
+            Err(m) => return self.drop(DropReason::Malformed(m)),
+            Ok(Datagram::Framed { sid, .. }) => (sid, true, HEADER_LEN),
+            Ok(Datagram::Raw(_)) => match self.by_raw_source.get(&from) {
+                Some(sid) => (*sid, false, 0),
+                None => return self.drop(DropReason::UnknownSource),
+            },
+        };
+        let Some(session) = self.sessions.get_mut(&sid) else {
+            return self.drop(DropReason::UnknownSid);
+        };
+        let len = datagram.len() - payload_at;
+        session.last_heard = Some(now);
+        if let Some(c) = session
+            .candidates
+            .iter_mut()
+            .find(|c| c.addr == from && c.listener == listener)
+        {
+            c.last_from_client = now;
+            session.to_server.add(len);
+            return ClientRoute::Forward { key: c.key, payload_at };
+        }
+        // A new address for this session: a candidate, within the limits.
+        if !session
+            .new_candidates
+            .try_take(now, self.limits.session_candidate_rate)
+        {
+            return self.drop(DropReason::SessionCandidateRate);
+        }
+        if !self
+            .new_candidates
+            .try_take(now, self.limits.global_candidate_rate)
+        {
+            return self.drop(DropReason::GlobalCandidateRate);
+        }
+        let mut evicted = None;
+        if session.candidates.len() >= self.limits.max_candidates.max(2) {
+            // max(2): the confirmed candidate is never evicted, so a cap of
+            // one would lock a roaming client out.
+            if let Some(i) = session.evictable() {
+                let old = session.candidates.swap_remove(i);
+                self.by_key.remove(&old.key);
+                evicted = Some(old.key);
+            }
+        }
+        let key = CandKey(self.next_key);
+        self.next_key += 1;
+        session.candidates.push(Candidate {
+            key,
+            addr: from,
+            listener,
+            framed,
+            last_from_client: now,
+        });
+        session.to_server.add(len);
+        let server_port = session.server_port;
+        self.by_key.insert(key, sid);
+        ClientRoute::Open { key, server_port, payload_at, evicted }
+    }
+
+    fn drop(&mut self, reason: DropReason) -> ClientRoute {
+        self.drops[reason.index()] += 1;
+        ClientRoute::Drop(reason)
+    }
+
+    /// Routes a reply that mosh-server sent on candidate `key`. The
+    /// candidate becomes the confirmed one: mosh-server answers only the
+    /// newest authenticated client address.
+    pub fn route_from_server(&mut self, key: CandKey, len: usize) -> Option<ServerRoute> {
+        let Some(sid) = self.by_key.get(&key).copied() else {
+            self.drops[DropReason::UnknownCandidate.index()] += 1;
+            return None;
+        };
+        let session = self.sessions.get_mut(&sid)?;
+        let cand = session.candidates.iter().find(|c| c.key == key)?.clone();
+        session.to_client.add(len);
+        if session.confirmed != Some(key) {
+            let previous = session.confirmed_candidate().map(|c| (c.addr, c.framed));
+            session.confirmed = Some(key);
+            if let Some((old_addr, old_framed)) = previous {
+                if !old_framed {
+                    self.by_raw_source.remove(&old_addr);
+                }
+            }
+            if !cand.framed {
+                self.by_raw_source.insert(cand.addr, sid);
+            }
+            let event = match previous {
+                Some((from, _)) if from != cand.addr => {
+                    Event::ClientMoved { sid, from, to: cand.addr }
+                }
+                Some(_) => return Some(ServerRoute { listener: cand.listener, addr: cand.addr }),
+                None => Event::ClientConfirmed { sid, addr: cand.addr, framed: cand.framed },
+            };
+            self.emit(event);
+        }
+        Some(ServerRoute { listener: cand.listener, addr: cand.addr })
+    }
+
+    /// Forgets a session; returns the candidates the I/O layer must close.
+    pub fn end_session(&mut self, sid: &Sid) -> Vec<CandKey> {
+        let Some(session) = self.sessions.remove(sid) else {
+            return Vec::new();
+        };
+        if let Some(n) = self.per_uid.get_mut(&session.uid) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_uid.remove(&session.uid);
+            }
+        }
+        if let Some(c) = session.confirmed_candidate() {
+            if !c.framed {
+                self.by_raw_source.remove(&c.addr);
+            }
+        }
+        let keys: Vec<CandKey> = session.candidates.iter().map(|c| c.key).collect();
+        for k in &keys {
+            self.by_key.remove(k);
+        }
+        self.emit(Event::Ended { sid: *sid, uid: session.uid });
+        keys
+    }
+
+    /// Forgets one candidate whose socket could not be opened.
+    pub fn remove_candidate(&mut self, key: CandKey) {
+        let Some(sid) = self.by_key.remove(&key) else { return };
+        if let Some(session) = self.sessions.get_mut(&sid) {
+            session.candidates.retain(|c| c.key != key);
+            if session.confirmed == Some(key) {
+                session.confirmed = None;
+            }
+        }
+    }
+
+    /// The session a candidate belongs to.
+    pub fn session_of(&self, key: CandKey) -> Option<Sid> {
+        self.by_key.get(&key).copied()
+    }
+
+    /// Closes unconfirmed candidates silent for `candidate_idle`.
+    pub fn expire(&mut self, now: Instant) -> Vec<CandKey> {
+        let idle = self.limits.candidate_idle;
+        let mut closed = Vec::new();
+        for session in self.sessions.values_mut() {
+            let confirmed = session.confirmed;
+            session.candidates.retain(|c| {
+                let keep = Some(c.key) == confirmed
+                    || now.saturating_duration_since(c.last_from_client) < idle;
+                if !keep {
+                    closed.push(c.key);
+                }
+                keep
+            });
+        }
+        for k in &closed {
+            self.by_key.remove(k);
+        }
+        closed
+    }
+
+    /// Status of the sessions `viewer` may see (`None`: all, for root).
+    pub fn status(&self, now: Instant, viewer: Option<u32>) -> Vec<SessionStatus> {
+        let mut out: Vec<SessionStatus> = self
+            .sessions
+            .values()
+            .filter(|s| viewer.is_none_or(|uid| uid == s.uid))
+            .map(|s| {
+                let confirmed = s.confirmed_candidate();
+                SessionStatus {
+                    sid: s.sid,
+                    user: s.user.clone(),
+                    uid: s.uid,
+                    client: confirmed.map(|c| c.addr.to_string()),
+                    client_kind: confirmed
+                        .map(|c| if c.framed { "framed" } else { "stock" }.to_owned()),
+                    server_pid: s.server_pid,
+                    server_port: s.server_port,
+                    since_unix: s.since_unix,
+                    last_heard_ms: s
+                        .last_heard
+                        .map(|t| now.saturating_duration_since(t).as_millis() as u64),
+                    candidates: s.candidates.len(),
+                    to_server_packets: s.to_server.packets,
+                    to_server_bytes: s.to_server.bytes,
+                    to_client_packets: s.to_client.packets,
+                    to_client_bytes: s.to_client.bytes,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| (a.since_unix, a.sid).cmp(&(b.since_unix, b.sid)));
+        out
+    }
+
+    /// What the state file keeps, to revalidate after a restart.
+    pub fn records(&self) -> Vec<SessionRecord> {
+        let mut out: Vec<SessionRecord> = self
+            .sessions
+            .values()
+            .map(|s| SessionRecord {
+                uid: s.uid,
+                user: s.user.clone(),
+                since_unix: s.since_unix,
+                registration: Registration {
+                    sid: s.sid,
+                    port: s.server_port,
+                    pid: s.server_pid,
+                    ssh_client: s.ssh_client,
+                },
+            })
+            .collect();
+        out.sort_by_key(|r| (r.since_unix, r.registration.sid));
+        out
+    }
+
+    /// Every session's sid and pid, to watch after a restart.
+    pub fn sessions(&self) -> impl Iterator<Item = &Session> {
+        self.sessions.values()
+    }
+}
+
+#[cfg(test)]
+#[path = "router_tests.rs"]
+mod tests;

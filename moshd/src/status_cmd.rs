@@ -1,0 +1,138 @@
+//! `moshd status`: asks a running moshd for its sessions and prints them,
+//! as a table for people or JSON for scripts.
+
+use anyhow::Context;
+use mosh_mux_proto::control::{
+    decode_response, encode_line, Request, Response, SessionStatus, StatusQuery, StatusReport,
+    MAX_RESPONSE_LEN,
+};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+pub fn fetch(socket: &Path) -> anyhow::Result<StatusReport> {
+    let mut stream = UnixStream::connect(socket)
+        .with_context(|| format!("cannot reach moshd at {}", socket.display()))?;
+    stream.set_read_timeout(Some(TIMEOUT))?;
+    stream.set_write_timeout(Some(TIMEOUT))?;
+    stream.write_all(&encode_line(&Request::Status(StatusQuery {})))?;
+    let mut line = Vec::new();
+    let limit = u64::try_from(MAX_RESPONSE_LEN + 1).unwrap_or(u64::MAX);
+    BufReader::new(std::io::Read::take(&stream, limit))
+        .read_until(b'\n', &mut line)
+        .context("moshd did not answer")?;
+    match decode_response(&line).context("moshd's answer is not valid")? {
+        Response::Status(report) => Ok(report),
+        Response::Refused { reason } => anyhow::bail!("moshd refused: {reason}"),
+        Response::Registered { .. } => anyhow::bail!("moshd gave an unexpected answer"),
+    }
+}
+
+pub fn print(report: &StatusReport, json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, report)?;
+        writeln!(out)?;
+    } else {
+        out.write_all(render_table(report, unix_now()).as_bytes())?;
+    }
+    Ok(())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The human view, in the manner of `wg show`: one block per session.
+pub fn render_table(report: &StatusReport, now_unix: u64) -> String {
+    let mut s = format!(
+        "moshd: listening on {}; {} session{}\n",
+        report.listen.join(", "),
+        report.sessions.len(),
+        if report.sessions.len() == 1 { "" } else { "s" }
+    );
+    for st in &report.sessions {
+        s.push_str(&render_session(st, now_unix));
+    }
+    s
+}
+
+fn render_session(st: &SessionStatus, now_unix: u64) -> String {
+    let client = match (&st.client, &st.client_kind) {
+        (Some(addr), Some(kind)) => format!("{addr} ({kind})"),
+        (Some(addr), None) => addr.clone(),
+        _ => "(none confirmed yet)".to_owned(),
+    };
+    let heard = st
+        .last_heard_ms
+        .map(|ms| format!("{} ago", human_duration(ms / 1000)))
+        .unwrap_or_else(|| "never".to_owned());
+    format!(
+        "\nsession {}\n  user: {} ({})\n  client: {}\n  mosh-server: pid {}, 127.0.0.1:{}\n  since: {} ago\n  last heard: {}\n  transfer: {} datagrams, {} to server; {} datagrams, {} to client\n",
+        st.sid,
+        st.user,
+        st.uid,
+        client,
+        st.server_pid,
+        st.server_port,
+        human_duration(now_unix.saturating_sub(st.since_unix)),
+        heard,
+        st.to_server_packets,
+        human_bytes(st.to_server_bytes),
+        st.to_client_packets,
+        human_bytes(st.to_client_bytes),
+    )
+}
+
+fn human_duration(secs: u64) -> String {
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m {}s", secs / 60, secs % 60),
+        _ => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
+    }
+}
+
+fn human_bytes(b: u64) -> String {
+    match b {
+        0..=1023 => format!("{b} B"),
+        1024..=1_048_575 => format!("{:.1} KiB", b as f64 / 1024.0),
+        _ => format!("{:.1} MiB", b as f64 / 1_048_576.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_each_session() {
+        let report = StatusReport {
+            listen: vec!["0.0.0.0:60001".into()],
+            sessions: vec![SessionStatus {
+                sid: mosh_mux_proto::Sid([0xab; 8]),
+                user: "alice".into(),
+                uid: 1001,
+                client: Some("198.51.100.2:40000".into()),
+                client_kind: Some("framed".into()),
+                server_pid: 42,
+                server_port: 50000,
+                since_unix: 100,
+                last_heard_ms: Some(1500),
+                candidates: 1,
+                to_server_packets: 3,
+                to_server_bytes: 2048,
+                to_client_packets: 4,
+                to_client_bytes: 100,
+            }],
+        };
+        let t = render_table(&report, 220);
+        assert!(t.starts_with("moshd: listening on 0.0.0.0:60001; 1 session\n"), "{t}");
+        assert!(t.contains("user: alice (1001)"));
+        assert!(t.contains("client: 198.51.100.2:40000 (framed)"));
+        assert!(t.contains("since: 2m 0s ago"));
+        assert!(t.contains("3 datagrams, 2.0 KiB to server"));
+    }
+}

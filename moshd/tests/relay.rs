@@ -1,0 +1,253 @@
+//! moshd end to end on loopback, without mosh: a synthetic mosh-server (a
+//! UDP socket owned by this test process, or by a child) registers through
+//! the real control socket, and a synthetic client sends framed datagrams.
+
+use mosh_mux_proto::control::{decode_response, encode_line, Registration, Request, Response, StatusQuery, StatusReport};
+use mosh_mux_proto::header::{encode_header, HEADER_LEN};
+use mosh_mux_proto::Sid;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Moshd {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Moshd {
+    fn socket(&self) -> PathBuf {
+        self.dir.join("control.sock")
+    }
+
+    fn start_in(dir: PathBuf, port: u16) -> Moshd {
+        let child = Command::new(env!("CARGO_BIN_EXE_moshd"))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--control-socket")
+            .arg(dir.join("control.sock"))
+            .arg("--state-file")
+            .arg(dir.join("state.json"))
+            .env("RUST_LOG", "debug")
+            .stderr(if std::env::var_os("MOSHD_TEST_LOG").is_some() { Stdio::inherit() } else { Stdio::null() })
+            .spawn()
+            .unwrap();
+        let m = Moshd { child, dir, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while UnixStream::connect(m.socket()).is_err() {
+            assert!(Instant::now() < deadline, "moshd did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        m
+    }
+
+    fn start(name: &str) -> Moshd {
+        let dir = std::env::temp_dir().join(format!("moshd-it-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Moshd::start_in(dir, free_port())
+    }
+
+    fn request(&self, req: &Request) -> Response {
+        let mut s = UnixStream::connect(self.socket()).unwrap();
+        s.write_all(&encode_line(req)).unwrap();
+        let mut line = Vec::new();
+        BufReader::new(s).read_until(b'\n', &mut line).unwrap();
+        decode_response(&line).unwrap()
+    }
+
+    fn status(&self) -> StatusReport {
+        match self.request(&Request::Status(StatusQuery {})) {
+            Response::Status(r) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+}
+
+impl Drop for Moshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn udp() -> UdpSocket {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(700))).unwrap();
+    s
+}
+
+fn framed(sid: Sid, body: &[u8]) -> Vec<u8> {
+    let mut h = [0u8; HEADER_LEN];
+    encode_header(sid, &mut h);
+    let mut v = h.to_vec();
+    v.extend_from_slice(body);
+    v
+}
+
+fn register(m: &Moshd, sid: Sid, port: u16, pid: u32) -> Response {
+    m.request(&Request::Register(Registration { sid, port, pid, ssh_client: None }))
+}
+
+fn recv(s: &UdpSocket) -> Option<(Vec<u8>, SocketAddr)> {
+    let mut buf = [0u8; 2048];
+    s.recv_from(&mut buf).ok().map(|(n, a)| (buf[..n].to_vec(), a))
+}
+
+const BODY: [u8; 40] = [0x05; 40];
+
+#[test]
+fn relays_both_ways_and_confirms_only_on_server_reply() {
+    let m = Moshd::start("relay");
+    let server = udp();
+    let sid = Sid([7; 8]);
+    let reg = register(&m, sid, server.local_addr().unwrap().port(), std::process::id());
+    assert_eq!(reg, Response::Registered { port: m.port });
+
+    let client = udp();
+    client.send_to(&framed(sid, &BODY), m.addr()).unwrap();
+    let (got, cand) = recv(&server).expect("payload reaches the server");
+    assert_eq!(got, BODY, "the header is removed");
+    assert_eq!(m.status().sessions[0].client, None, "not confirmed before a reply");
+
+    server.send_to(&[0x85; 30], cand).unwrap();
+    let (reply, from) = recv(&client).expect("reply reaches the client");
+    assert_eq!((reply, from), (vec![0x85; 30], m.addr()));
+    let st = m.status();
+    assert_eq!(st.sessions[0].client, Some(client.local_addr().unwrap().to_string()));
+    assert_eq!(st.sessions[0].to_server_packets, 1);
+    assert_eq!(st.sessions[0].to_client_bytes, 30);
+
+    // Another address with the same sid gets its own candidate; the server
+    // not answering there leaves the return path where it was.
+    let other = udp();
+    other.send_to(&framed(sid, &BODY), m.addr()).unwrap();
+    let (_, cand2) = recv(&server).unwrap();
+    assert_ne!(cand2, cand);
+    server.send_to(&[0x86; 30], cand).unwrap();
+    assert!(recv(&client).is_some());
+    assert!(recv(&other).is_none(), "the other address receives nothing");
+}
+
+#[test]
+fn unknown_sid_and_garbage_reach_nothing() {
+    let m = Moshd::start("garbage");
+    let server = udp();
+    register(&m, Sid([1; 8]), server.local_addr().unwrap().port(), std::process::id());
+    let client = udp();
+    for d in [framed(Sid([2; 8]), &BODY), vec![0x01; 40], vec![0xff; 100], vec![], vec![0xB1; 12]] {
+        client.send_to(&d, m.addr()).unwrap();
+    }
+    assert!(recv(&server).is_none());
+    assert!(recv(&client).is_none(), "no answer to garbage");
+}
+
+#[test]
+fn refuses_ports_not_owned_and_dead_pids() {
+    let m = Moshd::start("refuse");
+    let nobody = free_port();
+    match register(&m, Sid([3; 8]), nobody, std::process::id()) {
+        Response::Refused { reason } => assert!(reason.contains("no UDP socket"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    let server = udp();
+    match register(&m, Sid([3; 8]), server.local_addr().unwrap().port(), 999_999) {
+        Response::Refused { reason } => assert!(reason.contains("not running"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    // The pid exists (pid 1) but does not hold the port.
+    match register(&m, Sid([3; 8]), server.local_addr().unwrap().port(), 1) {
+        Response::Refused { .. } => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(m.status().sessions.is_empty());
+}
+
+/// A child process that binds a loopback UDP port and echoes; returns it and its port.
+fn spawn_inner_server() -> (Child, u16) {
+    let mut child = Command::new("python3")
+        .args(["-c", "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('127.0.0.1',0))\nprint(s.getsockname()[1],flush=True)\nwhile True:\n d,a=s.recvfrom(4096)\n s.sendto(bytes([0x80])+d[1:],a)\n"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    (child, line.trim().parse().unwrap())
+}
+
+#[test]
+fn session_ends_when_its_server_exits() {
+    let m = Moshd::start("pidexit");
+    let (mut inner, port) = spawn_inner_server();
+    assert_eq!(register(&m, Sid([4; 8]), port, inner.id()), Response::Registered { port: m.port });
+    assert_eq!(m.status().sessions.len(), 1);
+    inner.kill().unwrap();
+    inner.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !m.status().sessions.is_empty() {
+        assert!(Instant::now() < deadline, "session not forgotten within 2 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sessions_survive_sigkill_restart() {
+    let mut m = Moshd::start("restart");
+    let (mut inner, port) = spawn_inner_server();
+    let sid = Sid([5; 8]);
+    register(&m, sid, port, inner.id());
+    std::thread::sleep(Duration::from_millis(400)); // the state file is written within 100 ms
+    m.child.kill().unwrap();
+    m.child.wait().unwrap();
+    let (dir, mport) = (m.dir.clone(), m.port);
+    std::mem::forget(m);
+    let m = Moshd::start_in(dir, mport);
+    assert_eq!(m.status().sessions.len(), 1, "restored from the state file");
+    let client = udp();
+    client.send_to(&framed(sid, &BODY), m.addr()).unwrap();
+    let (reply, _) = recv(&client).expect("the session works after the restart");
+    assert_eq!(reply[0], 0x80);
+    inner.kill().unwrap();
+    inner.wait().unwrap();
+}
+
+#[test]
+fn port_in_use_is_a_one_line_error() {
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = std::env::temp_dir().join(format!("moshd-it-inuse-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_moshd"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("--control-socket")
+        .arg(dir.join("c.sock"))
+        .arg("--state-file")
+        .arg(dir.join("s.json"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap_or("");
+    assert!(last.starts_with("moshd: cannot listen on 127.0.0.1:") && last.contains("in use"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn unknown_option_is_a_one_line_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_moshd")).arg("--bogus").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--bogus"), "{err}");
+}
