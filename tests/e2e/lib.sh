@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# tests/e2e/lib.sh - common prelude for e2e tests: strict mode, the lab library, small helpers.
+# Use:  . "$(dirname "$0")/lib.sh"   then lab_up etc. (see scripts/lab.sh)
+set -euo pipefail
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../../scripts/lab.sh
+. "${LAB_SH:-$E2E_DIR/../../scripts/lab.sh}"
+
+# e2e_step MSG : log a test step (goes to the test's log).
+e2e_step() { printf '\n== %s\n' "$*" >&2; }
+
+# e2e_fail MSG : fail the test with a message.
+e2e_fail() {
+	printf 'FAIL: %s\n' "$*" >&2
+	exit 1
+}
+
+# e2e_marker TAG : the text the marker command (e2e_marker_cmd) prints; TAG is [A-Za-z0-9_-].
+# The command computes part of it, so the text never appears on screen merely by being typed.
+e2e_marker() { printf 'ok-42-%s' "$1"; }
+
+# e2e_marker_cmd TAG : set array E2E_CMD to a remote command (for after `--`) that prints the
+# marker and the user name, then keeps an interactive shell.
+# shellcheck disable=SC2034 # used by the tests
+E2E_CMD=()
+e2e_marker_cmd() {
+	[[ $1 =~ ^[A-Za-z0-9_-]+$ ]] || e2e_fail "bad marker tag '$1'"
+	# shellcheck disable=SC2034
+	E2E_CMD=(sh -c "echo ok-\$((40+2))-$1; echo user=\$(id -un); exec bash --norc -i")
+}
+
+# e2e_mosh_plain TERM USER CMD... : stock mosh from the client namespace in terminal TERM.
+e2e_mosh_plain() {
+	local term=$1 user=$2
+	shift 2
+	lab_term_start "$term" mosh --ssh="$LAB_SSH" "$user@$LAB_SERVER_IP" -- "$@"
+}
+
+# e2e_mosh_mux TERM USER CMD... : stock mosh with the mux client and server (lab_install_bins first).
+e2e_mosh_mux() {
+	local term=$1 user=$2
+	shift 2
+	lab_term_start "$term" mosh --ssh="$LAB_SSH" --client="$LAB_BIN/mosh-client-mux" \
+		--server="$LAB_BIN/mosh-server-mux" "$user@$LAB_SERVER_IP" -- "$@"
+}
+
+# e2e_server_pids COMM : pids of processes named COMM in the server namespace.
+e2e_server_pids() {
+	local pid
+	for pid in $(ip netns pids "$LAB_SERVER_NS"); do
+		[[ $(cat "/proc/$pid/comm" 2>/dev/null) != "$1" ]] || echo "$pid"
+	done
+}
+
+# e2e_kill_mosh_servers : end every mosh-server in the server namespace (bounded wait).
+e2e_kill_mosh_servers() {
+	local pids
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		mapfile -t pids < <(e2e_server_pids mosh-server)
+		((${#pids[@]})) || return 0
+		kill -9 "${pids[@]}" 2>/dev/null || true
+		sleep 0.1
+	done
+	e2e_fail "mosh-server processes survive: ${pids[*]}"
+}
