@@ -533,9 +533,23 @@ lab_term_start_in() {
 	ns=$(_lab_ns "$1")
 	shift 2
 	[[ -S $LAB_TMUX_SOCK ]] || _lab_record "tmux $LAB_TMUX_SOCK"
+	# The command waits (bounded) until pipe-pane records the terminal's whole output stream in
+	# $LAB_DIR/term-NAME.out, so text that is later overwritten on screen can still be checked.
+	local go=$LAB_DIR/term-$name.go
 	_lab_tmux new-session -d -s "$name" -x "$LAB_TERM_COLS" -y "$LAB_TERM_ROWS" -- \
 		ip netns exec "$ns" env -u LC_ALL -u LC_CTYPE -u LANGUAGE -u TMUX \
-		LANG=C.UTF-8 TERM=xterm-256color "$@"
+		LANG=C.UTF-8 TERM=xterm-256color sh -c \
+		'i=0; while [ ! -e "$0" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; exec "$@"' \
+		"$go" "$@"
+	_lab_tmux pipe-pane -o -t "=$name:" "cat >>'$LAB_DIR/term-$name.out'"
+	touch "$go"
+}
+
+# lab_term_output NAME : everything the terminal's program wrote so far (escape sequences and
+# carriage returns removed), including text no longer on screen.
+lab_term_output() {
+	sed -e 's/\x1b\[[0-9;?]*[a-zA-Z]//g' -e 's/\x1b[]()][^\x07]*\x07//g' -e 's/\r//g' \
+		"$LAB_DIR/term-$1.out" 2>/dev/null
 }
 
 # lab_term_start NAME CMD... : detached 120x40 terminal running CMD in the client namespace

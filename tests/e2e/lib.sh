@@ -65,3 +65,47 @@ e2e_kill_mosh_servers() {
 	done
 	e2e_fail "mosh-server processes survive: ${pids[*]}"
 }
+
+# e2e_moshd_start [ARGS...] : start moshd in the server namespace on UDP 60001 (v4 and v6) with its
+# control socket and state file in $LAB_DIR; waits until the socket answers. Sets E2E_MOSHD_SOCK,
+# E2E_MOSHD_PID and E2E_MUX_SERVER (the --server command string for mosh).
+E2E_MOSHD_PORT=60001
+e2e_moshd_start() {
+	E2E_MOSHD_SOCK=$LAB_DIR/moshd/control.sock
+	E2E_MUX_SERVER="$LAB_BIN/mosh-server-mux --control-socket $E2E_MOSHD_SOCK"
+	E2E_MOSHD_PID=$(lab_spawn server moshd env RUST_LOG=debug "$LAB_BIN/moshd" \
+		--listen "0.0.0.0:$E2E_MOSHD_PORT" --listen "[::]:$E2E_MOSHD_PORT" \
+		--control-socket "$E2E_MOSHD_SOCK" --state-file "$LAB_DIR/moshd/state.json" "$@")
+	lab_defer kill "$E2E_MOSHD_PID"
+	local i
+	for i in $(seq 1 50); do
+		"$LAB_BIN/moshd" status --control-socket "$E2E_MOSHD_SOCK" >/dev/null 2>&1 && return 0
+		kill -0 "$E2E_MOSHD_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$LAB_DIR/moshd.log" >&2
+	e2e_fail "moshd did not start (try $i)"
+}
+
+# e2e_status_json [USER] : moshd status --json, as root or as USER.
+e2e_status_json() {
+	if [[ -n ${1:-} ]]; then
+		lab_server_as "$1" "$LAB_BIN/moshd" status --json --control-socket "$E2E_MOSHD_SOCK"
+	else
+		"$LAB_BIN/moshd" status --json --control-socket "$E2E_MOSHD_SOCK"
+	fi
+}
+
+# e2e_session_count : how many sessions moshd has.
+e2e_session_count() { e2e_status_json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["sessions"]))'; }
+
+# e2e_mosh_muxd TERM USER CMD... : like e2e_mosh_mux, registering with the lab's moshd.
+e2e_mosh_muxd() {
+	local term=$1 user=$2
+	shift 2
+	lab_term_start "$term" mosh --ssh="$LAB_SSH" --client="$LAB_BIN/mosh-client-mux" \
+		--server="$E2E_MUX_SERVER" "$user@$LAB_SERVER_IP" -- "$@"
+}
+
+# e2e_show_logs : print moshd's log (call on failure paths).
+e2e_show_logs() { tail -n 60 "$LAB_DIR/moshd.log" >&2 2>/dev/null || true; }
