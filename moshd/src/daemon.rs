@@ -85,8 +85,23 @@ fn bind_public(addr: SocketAddr) -> anyhow::Result<UdpSocket> {
     Ok(UdpSocket::from_std(socket.into())?)
 }
 
+/// Raises the soft descriptor limit to the hard one: each session holds a
+/// pidfd and each active client address a socket, so the common default of
+/// 1024 would cap moshd far below its session limit.
+fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                warn!("cannot raise the descriptor limit from {soft}: {e}");
+            }
+        }
+    }
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     anyhow::ensure!(!config.listen.is_empty(), "no --listen address");
+    raise_fd_limit();
     let mut listeners = Vec::new();
     for addr in &config.listen {
         listeners.push(Rc::new(bind_public(*addr)?));
