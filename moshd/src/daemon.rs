@@ -226,6 +226,13 @@ impl Daemon {
         StatusReport {
             listen: self.listen_names.clone(),
             sessions: self.router.borrow().status(Instant::now(), viewer),
+            counters: self
+                .router
+                .borrow()
+                .counters()
+                .into_iter()
+                .map(|(name, n)| (name.to_owned(), n))
+                .collect(),
         }
     }
 
@@ -269,8 +276,22 @@ impl Daemon {
             .router
             .borrow_mut()
             .route_from_client(Instant::now(), listener, from, datagram);
-        let (key, payload) = match route {
-            ClientRoute::Forward { key, payload_at } => (key, &datagram[payload_at..]),
+        match route {
+            ClientRoute::Probe(routes) => {
+                debug!(%from, sessions = routes.len(), "probing for an unmapped stock client");
+                for r in routes {
+                    self.deliver(r, datagram);
+                }
+            }
+            ClientRoute::Drop(reason) => debug!(%from, reason = reason.as_str(), "datagram dropped"),
+            r => self.deliver(r, datagram),
+        }
+    }
+
+    /// Sends `datagram[payload_at..]` on a candidate, opening it if new.
+    fn deliver(self: &Rc<Self>, route: ClientRoute, datagram: &[u8]) {
+        let (key, payload_at) = match route {
+            ClientRoute::Forward { key, payload_at } => (key, payload_at),
             ClientRoute::Open { key, server_port, payload_at, evicted } => {
                 if let Some(old) = evicted {
                     self.close_candidate(old);
@@ -280,13 +301,11 @@ impl Daemon {
                     self.router.borrow_mut().remove_candidate(key);
                     return;
                 }
-                (key, &datagram[payload_at..])
+                (key, payload_at)
             }
-            ClientRoute::Drop(reason) => {
-                debug!(%from, reason = reason.as_str(), "datagram dropped");
-                return;
-            }
+            ClientRoute::Probe(_) | ClientRoute::Drop(_) => return,
         };
+        let Some(payload) = datagram.get(payload_at..) else { return };
         let sent = match self.candidates.borrow().get(&key) {
             Some(io) => send_now(&io.socket, payload, None),
             None => return,

@@ -58,6 +58,14 @@ struct RunArgs {
     /// Most client addresses (candidate sockets) per session.
     #[arg(long, value_name = "N")]
     max_candidates: Option<usize>,
+    /// Most sessions one unmapped stock-client datagram is offered to.
+    #[arg(long, value_name = "N")]
+    probe_fanout: Option<usize>,
+    /// Also offer unmapped stock-client datagrams to sessions whose stock
+    /// client went silent, whatever their sshd address (lets a stock client
+    /// roam; shows those mosh-servers others' ciphertext: see SECURITY.md).
+    #[arg(long)]
+    roaming_probe: bool,
 }
 
 fn init_logging() {
@@ -115,6 +123,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(n) = args.max_candidates {
         limits.max_candidates = n;
     }
+    if let Some(n) = args.probe_fanout {
+        limits.probe_fanout = n;
+    }
+    limits.roaming_probe = args.roaming_probe;
     moshd::daemon::run(moshd::daemon::Config {
         listen,
         control_socket: args.control_socket,

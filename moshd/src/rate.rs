@@ -26,6 +26,11 @@ impl TokenBucket {
         }
     }
 
+    /// When a token was last asked for.
+    pub fn last(&self) -> Instant {
+        self.last
+    }
+
     /// Takes one token if there is one. Time going backwards adds nothing.
     pub fn try_take(&mut self, now: Instant, rate: Rate) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();

@@ -15,7 +15,7 @@ use mosh_mux_proto::control::{Registration, SessionStatus};
 use mosh_mux_proto::header::{classify, Datagram, Malformed, HEADER_LEN};
 use mosh_mux_proto::Sid;
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 /// What to do with a datagram from a client.
@@ -31,6 +31,10 @@ pub enum ClientRoute {
         payload_at: usize,
         evicted: Option<CandKey>,
     },
+    /// A stock client's datagram from a source not yet mapped: send the
+    /// whole datagram on each of these (`Forward` or `Open`, `payload_at` 0).
+    /// Whichever session's mosh-server answers owns the source from then on.
+    Probe(Vec<ClientRoute>),
     Drop(DropReason),
 }
 
@@ -43,10 +47,16 @@ pub enum DropReason {
     SessionCandidateRate,
     GlobalCandidateRate,
     UnknownCandidate,
+    /// Probes from this source IP are over their rate.
+    ProbeSourceRate,
+    /// Probes from all sources are over their rate.
+    ProbeGlobalRate,
+    /// Too many unmapped sources are being probed at once.
+    ProbeSourcesFull,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 10] = [
         DropReason::Malformed(Malformed::TooShort),
         DropReason::Malformed(Malformed::UnknownMagic),
         DropReason::UnknownSid,
@@ -54,6 +64,9 @@ impl DropReason {
         DropReason::SessionCandidateRate,
         DropReason::GlobalCandidateRate,
         DropReason::UnknownCandidate,
+        DropReason::ProbeSourceRate,
+        DropReason::ProbeGlobalRate,
+        DropReason::ProbeSourcesFull,
     ];
 
     pub fn index(self) -> usize {
@@ -65,6 +78,9 @@ impl DropReason {
             DropReason::SessionCandidateRate => 4,
             DropReason::GlobalCandidateRate => 5,
             DropReason::UnknownCandidate => 6,
+            DropReason::ProbeSourceRate => 7,
+            DropReason::ProbeGlobalRate => 8,
+            DropReason::ProbeSourcesFull => 9,
         }
     }
 
@@ -76,6 +92,9 @@ impl DropReason {
             DropReason::SessionCandidateRate => "session_candidate_rate",
             DropReason::GlobalCandidateRate => "global_candidate_rate",
             DropReason::UnknownCandidate => "unknown_candidate",
+            DropReason::ProbeSourceRate => "probe_source_rate",
+            DropReason::ProbeGlobalRate => "probe_global_rate",
+            DropReason::ProbeSourcesFull => "probe_sources_full",
         }
     }
 }
@@ -112,10 +131,17 @@ pub struct Router {
     by_key: HashMap<CandKey, Sid>,
     /// Confirmed addresses of stock (unframed) clients.
     by_raw_source: HashMap<SocketAddr, Sid>,
+    /// Sessions by the client address sshd reported when they started.
+    by_ssh_ip: HashMap<IpAddr, Vec<Sid>>,
+    /// Probe budgets of unmapped source IPs.
+    probe_sources: HashMap<IpAddr, TokenBucket>,
+    probe_budget: TokenBucket,
     per_uid: HashMap<u32, usize>,
     next_key: u64,
     new_candidates: TokenBucket,
     drops: [u64; DropReason::ALL.len()],
+    /// Datagrams sent as probes (one per probed session).
+    probes: u64,
     events: VecDeque<Event>,
 }
 
@@ -125,15 +151,20 @@ const MAX_EVENTS: usize = 1024;
 impl Router {
     pub fn new(now: Instant, limits: Limits) -> Self {
         let new_candidates = TokenBucket::new(now, limits.global_candidate_rate);
+        let probe_budget = TokenBucket::new(now, limits.probe_global_rate);
         Router {
             limits,
             sessions: HashMap::new(),
             by_key: HashMap::new(),
             by_raw_source: HashMap::new(),
+            by_ssh_ip: HashMap::new(),
+            probe_sources: HashMap::new(),
+            probe_budget,
             per_uid: HashMap::new(),
             next_key: 1,
             new_candidates,
             drops: [0; DropReason::ALL.len()],
+            probes: 0,
             events: VecDeque::new(),
         }
     }
@@ -156,6 +187,21 @@ impl Router {
 
     pub fn drops(&self, reason: DropReason) -> u64 {
         self.drops[reason.index()]
+    }
+
+    /// Datagrams sent as probes so far.
+    pub fn probes(&self) -> u64 {
+        self.probes
+    }
+
+    /// Every counter, by name, for status and tests.
+    pub fn counters(&self) -> Vec<(&'static str, u64)> {
+        let mut out: Vec<(&'static str, u64)> = DropReason::ALL
+            .iter()
+            .map(|r| (r.as_str(), self.drops[r.index()]))
+            .collect();
+        out.push(("probes", self.probes));
+        out
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -206,6 +252,9 @@ impl Router {
             new_candidates: TokenBucket::new(now, self.limits.session_candidate_rate),
         };
         self.sessions.insert(reg.sid, session);
+        if let Some(ip) = reg.ssh_client {
+            self.by_ssh_ip.entry(ip.to_canonical()).or_default().push(reg.sid);
+        }
         *self.per_uid.entry(uid).or_insert(0) += 1;
         self.emit(Event::Registered { sid: reg.sid, uid, port: reg.port, pid: reg.pid });
         Ok(())
@@ -219,26 +268,50 @@ impl Router {
         from: SocketAddr,
         datagram: &[u8],
     ) -> ClientRoute {
-        let (sid, framed, payload_at) = match classify(datagram) {
-            Err(m) => return self.drop(DropReason::Malformed(m)),
-            Ok(Datagram::Framed { sid, .. }) => (sid, true, HEADER_LEN),
+        match classify(datagram) {
+            Err(m) => self.drop(DropReason::Malformed(m)),
+            Ok(Datagram::Framed { sid, payload }) => {
+                if !self.sessions.contains_key(&sid) {
+                    return self.drop(DropReason::UnknownSid);
+                }
+                self.route_to(now, sid, listener, from, true, HEADER_LEN, payload.len(), false)
+            }
             Ok(Datagram::Raw(_)) => match self.by_raw_source.get(&from) {
-                Some(sid) => (*sid, false, 0),
-                None => return self.drop(DropReason::UnknownSource),
+                Some(&sid) => self.route_to(now, sid, listener, from, false, 0, datagram.len(), false),
+                None => self.probe(now, listener, from, datagram.len()),
             },
-        };
+        }
+    }
+
+    /// Routes to `sid` through the candidate for `from`, opening one if new.
+    /// A probe does not count as hearing from the session's client.
+    #[allow(clippy::too_many_arguments)]
+    fn route_to(
+        &mut self,
+        now: Instant,
+        sid: Sid,
+        listener: usize,
+        from: SocketAddr,
+        framed: bool,
+        payload_at: usize,
+        len: usize,
+        probe: bool,
+    ) -> ClientRoute {
         let Some(session) = self.sessions.get_mut(&sid) else {
             return self.drop(DropReason::UnknownSid);
         };
-        let len = datagram.len() - payload_at;
-        session.last_heard = Some(now);
+        if !probe {
+            session.last_heard = Some(now);
+            session.to_server.add(len);
+        }
         if let Some(c) = session
             .candidates
             .iter_mut()
             .find(|c| c.addr == from && c.listener == listener)
         {
-            c.last_from_client = now;
-            session.to_server.add(len);
+            if !probe {
+                c.last_from_client = now;
+            }
             return ClientRoute::Forward { key: c.key, payload_at };
         }
         // A new address for this session: a candidate, within the limits.
@@ -273,10 +346,72 @@ impl Router {
             framed,
             last_from_client: now,
         });
-        session.to_server.add(len);
         let server_port = session.server_port;
         self.by_key.insert(key, sid);
         ClientRoute::Open { key, server_port, payload_at, evicted }
+    }
+
+    /// A raw datagram from a source no session has confirmed: offer it to a
+    /// few sessions whose mosh-server may own it. First those whose sshd
+    /// reported this client IP; then, only if the operator enabled roaming
+    /// probes, stock-client sessions whose client has gone silent. Capped in
+    /// fan-out, per source IP and in total; mosh-server's reply settles it.
+    fn probe(&mut self, now: Instant, listener: usize, from: SocketAddr, len: usize) -> ClientRoute {
+        let ip = from.ip().to_canonical();
+        let fanout = self.limits.probe_fanout;
+        let mut targets: Vec<(Option<Instant>, Sid)> = self
+            .by_ssh_ip
+            .get(&ip)
+            .into_iter()
+            .flatten()
+            .filter_map(|sid| self.sessions.get(sid))
+            .filter(|s| !s.confirmed_candidate().is_some_and(|c| c.framed))
+            .map(|s| (s.last_heard, s.sid))
+            .collect();
+        // Sessions never heard from, then the longest silent, come first:
+        // a client that just started, or one whose port hopped.
+        targets.sort_unstable();
+        targets.truncate(fanout);
+        let roam = self.limits.roaming_probe && targets.len() < fanout;
+        if targets.is_empty() && !roam {
+            return self.drop(DropReason::UnknownSource);
+        }
+        // The budgets come before any scan, so a flood buys no work.
+        if !self.probe_sources.contains_key(&ip) && self.probe_sources.len() >= self.limits.max_probe_sources {
+            return self.drop(DropReason::ProbeSourcesFull);
+        }
+        let rate = self.limits.probe_source_rate;
+        let bucket = self.probe_sources.entry(ip).or_insert_with(|| TokenBucket::new(now, rate));
+        if !bucket.try_take(now, rate) {
+            return self.drop(DropReason::ProbeSourceRate);
+        }
+        if !self.probe_budget.try_take(now, self.limits.probe_global_rate) {
+            return self.drop(DropReason::ProbeGlobalRate);
+        }
+        if roam {
+            let silence = self.limits.roam_silence;
+            let mut roamed: Vec<(Option<Instant>, Sid)> = self
+                .by_raw_source
+                .values()
+                .filter_map(|sid| self.sessions.get(sid))
+                .filter(|s| s.last_heard.is_some_and(|t| now.saturating_duration_since(t) >= silence))
+                .filter(|s| !targets.iter().any(|(_, sid)| *sid == s.sid))
+                .map(|s| (s.last_heard, s.sid))
+                .collect();
+            // The most recently silent first: the likeliest to have just roamed.
+            roamed.sort_unstable_by(|a, b| b.cmp(a));
+            targets.extend(roamed.into_iter().take(fanout - targets.len()));
+            if targets.is_empty() {
+                return self.drop(DropReason::UnknownSource);
+            }
+        }
+        let routes: Vec<ClientRoute> = targets
+            .into_iter()
+            .map(|(_, sid)| self.route_to(now, sid, listener, from, false, 0, len, true))
+            .filter(|r| !matches!(r, ClientRoute::Drop(_)))
+            .collect();
+        self.probes += routes.len() as u64;
+        ClientRoute::Probe(routes)
     }
 
     fn drop(&mut self, reason: DropReason) -> ClientRoute {
@@ -298,10 +433,8 @@ impl Router {
         if session.confirmed != Some(key) {
             let previous = session.confirmed_candidate().map(|c| (c.addr, c.framed));
             session.confirmed = Some(key);
-            if let Some((old_addr, old_framed)) = previous {
-                if !old_framed {
-                    self.by_raw_source.remove(&old_addr);
-                }
+            if let Some((old_addr, false)) = previous {
+                self.forget_raw_source(old_addr, sid);
             }
             if !cand.framed {
                 self.by_raw_source.insert(cand.addr, sid);
@@ -331,7 +464,17 @@ impl Router {
         }
         if let Some(c) = session.confirmed_candidate() {
             if !c.framed {
-                self.by_raw_source.remove(&c.addr);
+                let addr = c.addr;
+                self.forget_raw_source(addr, *sid);
+            }
+        }
+        if let Some(ip) = session.ssh_client {
+            let ip = ip.to_canonical();
+            if let Some(sids) = self.by_ssh_ip.get_mut(&ip) {
+                sids.retain(|s| s != sid);
+                if sids.is_empty() {
+                    self.by_ssh_ip.remove(&ip);
+                }
             }
         }
         let keys: Vec<CandKey> = session.candidates.iter().map(|c| c.key).collect();
@@ -340,6 +483,13 @@ impl Router {
         }
         self.emit(Event::Ended { sid: *sid, uid: session.uid });
         keys
+    }
+
+    /// Unmaps a stock client's address, if it still maps to `sid`.
+    fn forget_raw_source(&mut self, addr: SocketAddr, sid: Sid) {
+        if self.by_raw_source.get(&addr) == Some(&sid) {
+            self.by_raw_source.remove(&addr);
+        }
     }
 
     /// Forgets one candidate whose socket could not be opened.
@@ -376,6 +526,11 @@ impl Router {
         for k in &closed {
             self.by_key.remove(k);
         }
+        // A source's probe budget is forgotten once it would be full again.
+        let refill = self.limits.probe_source_rate;
+        let full_after = std::time::Duration::from_secs_f64(refill.burst / refill.per_second.max(1e-3));
+        self.probe_sources
+            .retain(|_, b| now.saturating_duration_since(b.last()) < full_after);
         closed
     }
 

@@ -187,23 +187,158 @@ fn expiry_closes_idle_unconfirmed_only() {
     assert!(r.route_from_server(real, 10).is_some());
 }
 
-#[test]
-fn stock_client_routed_by_confirmed_address() {
-    let (mut r, t0) = router_with(&[1]);
-    // Stock-client candidates come from probing (later); simulate one by
-    // confirming a raw candidate directly through the table.
-    let key = open_key(r.route_from_client(t0, 0, addr(1), &framed(1)));
-    {
-        let s = r.sessions.get_mut(&Sid([1; 8])).unwrap();
-        s.candidates[0].framed = false;
+fn ssh_reg(sid: u8, ssh: &str) -> Registration {
+    Registration { ssh_client: Some(ssh.parse().unwrap()), ..reg(sid, 5000 + u16::from(sid)) }
+}
+
+fn router_with_ssh(sessions: &[(u8, &str)], limits: Limits) -> (Router, Instant) {
+    let t0 = Instant::now();
+    let mut r = Router::new(t0, limits);
+    for &(s, ip) in sessions {
+        let reg = ssh_reg(s, ip);
+        r.register(t0, 0, UID, "alice", &reg, &facts_for(UID, reg.port)).unwrap();
     }
+    (r, t0)
+}
+
+const RAW: [u8; 40] = [0x01; 40];
+const CLIENT_IP: &str = "198.51.100.2";
+
+/// The sessions a probe reaches, by sid byte, and the keys it used.
+fn probed(r: &Router, route: &ClientRoute) -> Vec<(u8, CandKey)> {
+    let ClientRoute::Probe(routes) = route else { return Vec::new() };
+    let mut out: Vec<(u8, CandKey)> = routes
+        .iter()
+        .map(|x| match x {
+            ClientRoute::Forward { key, payload_at: 0 } | ClientRoute::Open { key, payload_at: 0, .. } => {
+                (r.session_of(*key).unwrap().0[0], *key)
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn stock_client_probes_sessions_of_its_ssh_address_then_is_mapped() {
+    let (mut r, t0) = router_with_ssh(&[(1, CLIENT_IP), (2, CLIENT_IP), (3, "203.0.113.99")], Limits::default());
+    let route = r.route_from_client(t0, 0, addr(4000), &RAW);
+    let hits = probed(&r, &route);
+    // Both sessions started from this client's IP; never the third.
+    assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(r.probes(), 2);
+    // Session 2's mosh-server authenticates the datagram and answers.
+    let key2 = hits[1].1;
+    assert_eq!(r.route_from_server(key2, 50), Some(ServerRoute { listener: 0, addr: addr(4000) }));
+    // From now on the source goes to session 2 alone, at framed cost: one lookup.
+    assert_eq!(r.route_from_client(t0, 0, addr(4000), &RAW), ClientRoute::Forward { key: key2, payload_at: 0 });
+    let st = r.status(t0, None);
+    let s2 = st.iter().find(|s| s.sid == Sid([2; 8])).unwrap();
+    assert_eq!(s2.client_kind.as_deref(), Some("stock"));
+    assert_eq!(s2.client, Some(addr(4000).to_string()));
+    // A second stock client from the same IP (another port) is probed too,
+    // and session 1 claims it.
+    let route = r.route_from_client(t0, 0, addr(4001), &RAW);
+    let hits = probed(&r, &route);
+    assert!(hits.iter().any(|h| h.0 == 1));
+    let key1 = hits.iter().find(|h| h.0 == 1).unwrap().1;
+    r.route_from_server(key1, 50);
+    assert_eq!(r.route_from_client(t0, 0, addr(4001), &RAW), ClientRoute::Forward { key: key1, payload_at: 0 });
+    assert_eq!(r.route_from_client(t0, 0, addr(4000), &RAW), ClientRoute::Forward { key: key2, payload_at: 0 });
+    // Ending session 2 unmaps its client and only its client.
+    r.end_session(&Sid([2; 8]));
+    assert!(matches!(r.route_from_client(t0, 0, addr(4001), &RAW), ClientRoute::Forward { .. }));
+    assert!(matches!(r.route_from_client(t0, 0, addr(4000), &RAW), ClientRoute::Probe(_)));
+}
+
+#[test]
+fn no_session_sees_a_source_its_ssh_address_does_not_match() {
+    let (mut r, t0) = router_with_ssh(&[(1, CLIENT_IP), (2, "203.0.113.99")], Limits::default());
+    r.register(t0, 0, UID, "a", &reg(3, 5003), &facts_for(UID, 5003)).unwrap(); // no ssh address
+    let stranger = SocketAddr::from(([192, 0, 2, 50], 999));
+    assert_eq!(r.route_from_client(t0, 0, stranger, &RAW), ClientRoute::Drop(DropReason::UnknownSource));
+    assert_eq!(r.probes(), 0);
+}
+
+#[test]
+fn sessions_with_framed_clients_are_not_probed() {
+    let (mut r, t0) = router_with_ssh(&[(1, CLIENT_IP)], Limits::default());
+    let key = open_key(r.route_from_client(t0, 0, addr(1), &framed(1)));
     r.route_from_server(key, 10);
-    assert_eq!(
-        r.route_from_client(t0, 0, addr(1), &[0x01; 40]),
-        ClientRoute::Forward { key, payload_at: 0 }
-    );
-    r.end_session(&Sid([1; 8]));
-    assert_eq!(r.route_from_client(t0, 0, addr(1), &[0x01; 40]), ClientRoute::Drop(DropReason::UnknownSource));
+    assert_eq!(r.route_from_client(t0, 0, addr(2), &RAW), ClientRoute::Drop(DropReason::UnknownSource));
+}
+
+#[test]
+fn probe_fanout_and_rates_are_capped() {
+    let sessions: Vec<(u8, &str)> = (1..=20).map(|s| (s, CLIENT_IP)).collect();
+    let limits = Limits::default();
+    let (mut r, t0) = router_with_ssh(&sessions, limits.clone());
+    let route = r.route_from_client(t0, 0, addr(1), &RAW);
+    assert_eq!(probed(&r, &route).len(), limits.probe_fanout);
+    // The source's burst, then its rate.
+    let burst = limits.probe_source_rate.burst as u16;
+    for p in 1..burst {
+        assert!(matches!(r.route_from_client(t0, 0, addr(1 + p), &RAW), ClientRoute::Probe(_)));
+    }
+    assert_eq!(r.route_from_client(t0, 0, addr(999), &RAW), ClientRoute::Drop(DropReason::ProbeSourceRate));
+    assert_eq!(r.drops(DropReason::ProbeSourceRate), 1);
+}
+
+#[test]
+fn global_probe_budget_and_source_table_are_capped() {
+    let limits = Limits {
+        probe_global_rate: crate::rate::Rate { per_second: 1.0, burst: 3.0 },
+        max_probe_sources: 2,
+        roaming_probe: true,
+        ..Limits::default()
+    };
+    // With roaming probes on, any source may be probed: the caps must hold.
+    let (mut r, mut now) = router_with_ssh(&[(1, CLIENT_IP)], limits);
+    let key = open_key(r.route_from_client(now, 0, addr(1), &framed(1)));
+    r.sessions.get_mut(&Sid([1; 8])).unwrap().candidates[0].framed = false;
+    r.route_from_server(key, 10);
+    now += Duration::from_secs(10);
+    let src = |i: u8| SocketAddr::from(([192, 0, 2, i], 1000));
+    assert!(matches!(r.route_from_client(now, 0, src(1), &RAW), ClientRoute::Probe(_)));
+    assert!(matches!(r.route_from_client(now, 0, src(2), &RAW), ClientRoute::Probe(_)));
+    assert_eq!(r.route_from_client(now, 0, src(3), &RAW), ClientRoute::Drop(DropReason::ProbeSourcesFull));
+    assert!(matches!(r.route_from_client(now, 0, src(1), &RAW), ClientRoute::Probe(_)));
+    assert_eq!(r.route_from_client(now, 0, src(2), &RAW), ClientRoute::Drop(DropReason::ProbeGlobalRate));
+    // Idle source budgets are forgotten, freeing the table.
+    now += Duration::from_secs(60);
+    r.expire(now);
+    assert!(matches!(r.route_from_client(now, 0, src(3), &RAW), ClientRoute::Probe(_)));
+}
+
+#[test]
+fn roaming_probe_finds_a_silent_stock_client_only_when_enabled() {
+    for enabled in [false, true] {
+        let limits = Limits { roaming_probe: enabled, ..Limits::default() };
+        let (mut r, t0) = router_with_ssh(&[(1, CLIENT_IP)], limits.clone());
+        let route = r.route_from_client(t0, 0, addr(4000), &RAW);
+        let first = probed(&r, &route);
+        r.route_from_server(first[0].1, 10);
+        // The client's next datagram goes straight to its session.
+        assert!(matches!(r.route_from_client(t0, 0, addr(4000), &RAW), ClientRoute::Forward { .. }));
+        let roamed = SocketAddr::from(([198, 51, 100, 77], 4000));
+        // Not yet silent: not probed, even when enabled.
+        let soon = t0 + Duration::from_secs(1);
+        assert_eq!(r.route_from_client(soon, 0, roamed, &RAW), ClientRoute::Drop(DropReason::UnknownSource));
+        let later = t0 + limits.roam_silence + Duration::from_secs(1);
+        let route = r.route_from_client(later, 0, roamed, &RAW);
+        if !enabled {
+            assert_eq!(route, ClientRoute::Drop(DropReason::UnknownSource));
+            continue;
+        }
+        let hits = probed(&r, &route);
+        assert_eq!(hits.len(), 1);
+        r.route_from_server(hits[0].1, 10);
+        assert_eq!(r.status(later, None)[0].client, Some(roamed.to_string()));
+        // The old address is no longer mapped (it may only be probed, as it
+        // shares the sshd address).
+        assert!(matches!(r.route_from_client(later, 0, addr(4000), &RAW), ClientRoute::Probe(_)));
+    }
 }
 
 #[test]
@@ -248,6 +383,7 @@ proptest! {
                     }
                     ClientRoute::Forward { key, .. } => prop_assert!(r.session_of(key).is_some()),
                     ClientRoute::Drop(_) => {}
+                    ClientRoute::Probe(_) => prop_assert!(false, "a framed datagram never probes"),
                 }
             }
             if dt > 2500 { for k in r.expire(now) { prop_assert!(r.session_of(k).is_none()); } }
@@ -267,3 +403,4 @@ proptest! {
         let _ = r.route_from_client(t0, 0, addr(port), &buf);
     }
 }
+

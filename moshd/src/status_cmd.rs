@@ -127,6 +127,7 @@ mod tests {
                 to_client_packets: 4,
                 to_client_bytes: 100,
             }],
+            counters: Default::default(),
         };
         let t = render_table(&report, 220);
         assert!(t.starts_with("moshd: listening on 0.0.0.0:60001; 1 session\n"), "{t}");

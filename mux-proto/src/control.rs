@@ -56,6 +56,9 @@ pub struct StatusReport {
     /// moshd's public addresses, as "ip:port".
     pub listen: Vec<String>,
     pub sessions: Vec<SessionStatus>,
+    /// moshd-wide counters: datagrams dropped by reason, probes sent.
+    #[serde(default)]
+    pub counters: std::collections::BTreeMap<String, u64>,
 }
 
 /// One session as `moshd status` shows it.

@@ -109,3 +109,41 @@ e2e_mosh_muxd() {
 
 # e2e_show_logs : print moshd's log (call on failure paths).
 e2e_show_logs() { tail -n 60 "$LAB_DIR/moshd.log" >&2 2>/dev/null || true; }
+
+# e2e_mosh_stock_in NS TERM USER CMD... : stock mosh-client (no --client) with the mux server,
+# registering with the lab's moshd, from client namespace NS.
+e2e_mosh_stock_in() {
+	local ns=$1 term=$2 user=$3
+	shift 3
+	lab_term_start_in "$ns" "$term" mosh --ssh="$LAB_SSH" --server="$E2E_MUX_SERVER" \
+		"$user@$LAB_SERVER_IP" -- "$@"
+}
+
+# e2e_counter NAME : one of moshd's counters (status --json).
+e2e_counter() {
+	e2e_status_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"].get(sys.argv[1], 0))' "$1"
+}
+
+# e2e_decoy SSH_IP NAME : start a decoy session (tools/decoy.py) claiming SSH_IP for 300 s at most;
+# its received-datagram count is in $LAB_DIR/NAME.count.
+e2e_decoy() {
+	local pid
+	pid=$(lab_spawn server "$2" python3 "$E2E_DIR/tools/decoy.py" "$E2E_MOSHD_SOCK" "$1" "$LAB_DIR/$2.count" 300)
+	lab_defer kill "$pid"
+	for _ in $(seq 1 50); do
+		grep -q registered "$LAB_DIR/$2.log" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	cat "$LAB_DIR/$2.log" >&2
+	e2e_fail "decoy $2 did not register"
+}
+
+# e2e_mux_lab [MOSHD_ARGS...] : the usual start of a mux test: the lab, the binaries, the server
+# firewall admitting only TCP 22 and moshd's port, moshd running; moshd's log shown at exit.
+e2e_mux_lab() {
+	lab_up
+	lab_install_bins
+	trap 'e2e_show_logs; lab_down' EXIT
+	lab_firewall mux "$E2E_MOSHD_PORT"
+	e2e_moshd_start "$@"
+}

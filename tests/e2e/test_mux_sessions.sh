@@ -5,11 +5,7 @@
 # must fail (the firewall is real); moshd status lists the sessions; an ended session is forgotten.
 . "$(dirname "$0")/lib.sh"
 
-lab_up
-lab_install_bins
-trap 'e2e_show_logs; lab_down' EXIT
-lab_firewall mux "$E2E_MOSHD_PORT"
-e2e_moshd_start
+e2e_mux_lab
 alice=$(lab_add_user a)
 
 e2e_step "three sessions through one port: root, root, and $alice"
