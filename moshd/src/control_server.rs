@@ -2,22 +2,20 @@
 //! uid from SO_PEERCRED, bounded in size, time and number of connections so
 //! that a slow or hostile local client cannot starve anyone else.
 
+use crate::control_budget::{ControlBudget, ControlLimits};
 use crate::daemon::Daemon;
 use anyhow::Context;
 use mosh_mux_proto::control::{decode_request, encode_line, Request, Response, MAX_REQUEST_LEN};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::Semaphore;
 use tokio::task::spawn_local;
 use tracing::debug;
 
-/// Connections served at once; more are closed unanswered.
-const MAX_CONNECTIONS: usize = 64;
 /// A connection's whole life: mosh-server-mux connects, starts mosh-server,
 /// then registers, so this must cover mosh-server's start-up.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(15);
@@ -47,7 +45,7 @@ pub fn bind(path: &Path) -> anyhow::Result<UnixListener> {
 }
 
 pub async fn serve(daemon: Rc<Daemon>, listener: UnixListener) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let budget = Rc::new(RefCell::new(ControlBudget::new(ControlLimits::default())));
     loop {
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
@@ -58,22 +56,22 @@ pub async fn serve(daemon: Rc<Daemon>, listener: UnixListener) {
                 continue;
             }
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            debug!("control connection refused: too many at once");
+        let Ok(uid) = stream.peer_cred().map(|c| c.uid()) else { continue };
+        if let Err(why) = budget.borrow_mut().admit(Instant::now(), uid) {
+            debug!(uid, ?why, "control connection refused");
             continue;
-        };
-        let daemon = daemon.clone();
+        }
+        let (daemon, budget) = (daemon.clone(), budget.clone());
         spawn_local(async move {
-            if let Err(e) = tokio::time::timeout(CONNECTION_TIMEOUT, handle(daemon, stream)).await {
+            if let Err(e) = tokio::time::timeout(CONNECTION_TIMEOUT, handle(daemon, stream, uid)).await {
                 debug!("control connection timed out: {e}");
             }
-            drop(slot);
+            budget.borrow_mut().release(uid);
         });
     }
 }
 
-async fn handle(daemon: Rc<Daemon>, stream: UnixStream) -> anyhow::Result<()> {
-    let uid = stream.peer_cred()?.uid();
+async fn handle(daemon: Rc<Daemon>, stream: UnixStream, uid: u32) -> anyhow::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = Vec::new();
     let limit = u64::try_from(MAX_REQUEST_LEN + 1).unwrap_or(u64::MAX);

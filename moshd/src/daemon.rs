@@ -43,6 +43,8 @@ pub struct Config {
     /// The port to tell clients (when a NAT or port forward sits in front).
     pub advertise_port: Option<u16>,
     pub limits: Limits,
+    /// Serve as this user once the sockets are bound.
+    pub user: Option<String>,
 }
 
 struct CandidateIo {
@@ -117,6 +119,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .map(|a| a.port())
         .unwrap_or(0);
     let control = control_server::bind(&config.control_socket)?;
+    if let Some(name) = &config.user {
+        let (uid, gid) = crate::privileges::drop_to(name, &config.control_socket, &config.state_file)?;
+        info!(user = %name, uid, gid, "dropped privileges");
+    }
     let daemon = Rc::new(Daemon {
         router: RefCell::new(Router::new(Instant::now(), config.limits.clone())),
         listeners,

@@ -66,6 +66,10 @@ struct RunArgs {
     /// roam; shows those mosh-servers others' ciphertext: see SECURITY.md).
     #[arg(long)]
     roaming_probe: bool,
+    /// Serve as this user after binding the sockets (run as root to bind a
+    /// port below 1024 and still serve unprivileged).
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
 }
 
 fn init_logging() {
@@ -133,5 +137,6 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         state_file: args.state_file,
         advertise_port: args.advertise_port,
         limits,
+        user: args.user,
     })
 }

@@ -24,7 +24,12 @@ impl Moshd {
     }
 
     fn start_in(dir: PathBuf, port: u16) -> Moshd {
+        Moshd::start_with(dir, port, &[])
+    }
+
+    fn start_with(dir: PathBuf, port: u16, extra: &[&str]) -> Moshd {
         let child = Command::new(env!("CARGO_BIN_EXE_moshd"))
+            .args(extra)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--control-socket")
@@ -45,10 +50,14 @@ impl Moshd {
     }
 
     fn start(name: &str) -> Moshd {
+        Moshd::start_args(name, &[])
+    }
+
+    fn start_args(name: &str, extra: &[&str]) -> Moshd {
         let dir = std::env::temp_dir().join(format!("moshd-it-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        Moshd::start_in(dir, free_port())
+        Moshd::start_with(dir, free_port(), extra)
     }
 
     fn request(&self, req: &Request) -> Response {
@@ -250,4 +259,172 @@ fn unknown_option_is_a_one_line_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("--bogus"), "{err}");
+}
+
+fn refusal(r: Response) -> String {
+    match r {
+        Response::Refused { reason } => reason,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn per_user_and_global_session_caps_hold_at_their_limit() {
+    let m = Moshd::start_args("caps", &["--max-sessions-per-user", "2", "--max-sessions", "3"]);
+    let servers: Vec<UdpSocket> = (0..4).map(|_| udp()).collect();
+    let port = |i: usize| servers[i].local_addr().unwrap().port();
+    for i in 0..2 {
+        assert_eq!(register(&m, Sid([10 + i as u8; 8]), port(i), std::process::id()), Response::Registered { port: m.port });
+    }
+    let why = refusal(register(&m, Sid([12; 8]), port(2), std::process::id()));
+    assert!(why.contains("you already have 2 sessions"), "{why}");
+    assert_eq!(m.status().sessions.len(), 2);
+    if !running_as_root() {
+        assert!(std::env::var("CI").is_err(), "CI must run this test as root");
+        return;
+    }
+    // The global cap, with a second uid: "nobody" registers its own sessions
+    // (a short-lived one here, whose answer is all we need).
+    let as_nobody = |sid: &str| -> String {
+        let script = format!(
+            "import json,os,socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(('127.0.0.1',0))\n\
+             c=socket.socket(socket.AF_UNIX);c.connect({sock:?})\n\
+             c.sendall((json.dumps({{'op':'register','sid':'{sid}','port':s.getsockname()[1],'pid':os.getpid()}})+'\\n').encode())\n\
+             print(c.makefile().readline().strip())",
+            sock = m.socket().to_str().unwrap()
+        );
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", &script])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // A holder keeps nobody's first session (and its mosh-server stand-in)
+    // alive while the second registration meets the global cap.
+    let holder = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c"])
+        .arg(format!(
+            "import json,os,socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(('127.0.0.1',0))\n\
+             c=socket.socket(socket.AF_UNIX);c.connect({sock:?})\n\
+             c.sendall((json.dumps({{'op':'register','sid':'0d0d0d0d0d0d0d0d','port':s.getsockname()[1],'pid':os.getpid()}})+'\\n').encode())\n\
+             print(c.makefile().readline().strip(),flush=True)\ntime.sleep(20)",
+            sock = m.socket().to_str().unwrap()
+        ))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut holder = KillOnDrop(holder);
+    let mut line = String::new();
+    BufReader::new(holder.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.contains("\"registered\""), "holder said: {line:?}");
+    assert_eq!(m.status().sessions.len(), 3);
+    let full = as_nobody("0e0e0e0e0e0e0e0e");
+    assert!(full.contains("moshd is full (3 sessions)"), "{full}");
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn candidate_cap_holds_through_the_binary() {
+    let m = Moshd::start_args("candcap", &["--max-candidates", "2"]);
+    let server = udp();
+    let sid = Sid([20; 8]);
+    register(&m, sid, server.local_addr().unwrap().port(), std::process::id());
+    let clients: Vec<UdpSocket> = (0..5).map(|_| udp()).collect();
+    let first = &clients[0];
+    first.send_to(&framed(sid, &BODY), m.addr()).unwrap();
+    let (_, cand) = recv(&server).unwrap();
+    server.send_to(&[0x85; 30], cand).unwrap();
+    assert!(recv(first).is_some(), "confirmed");
+    for c in &clients[1..] {
+        c.send_to(&framed(sid, &BODY), m.addr()).unwrap();
+        assert!(recv(&server).is_some());
+    }
+    let st = &m.status().sessions[0];
+    assert_eq!(st.candidates, 2, "{st:?}");
+    assert_eq!(st.client, Some(first.local_addr().unwrap().to_string()), "the confirmed one stays");
+    server.send_to(&[0x86; 30], cand).unwrap();
+    assert!(recv(first).is_some(), "the confirmed client still receives");
+}
+
+#[test]
+fn new_candidates_are_rate_limited_through_the_binary() {
+    let m = Moshd::start("candrate");
+    let server = udp();
+    let sid = Sid([21; 8]);
+    register(&m, sid, server.local_addr().unwrap().port(), std::process::id());
+    // The default per-session burst is 8 new addresses.
+    let clients: Vec<UdpSocket> = (0..12).map(|_| udp()).collect();
+    for c in &clients {
+        c.send_to(&framed(sid, &BODY), m.addr()).unwrap();
+    }
+    let mut reached = 0;
+    while recv(&server).is_some() {
+        reached += 1;
+    }
+    assert_eq!(reached, 8, "only the burst of new addresses reaches mosh-server");
+    let report = m.status();
+    assert_eq!(report.counters.get("session_candidate_rate"), Some(&4));
+}
+
+fn running_as_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+#[test]
+fn drops_privileges_after_binding_a_low_port() {
+    if !running_as_root() {
+        assert!(std::env::var("CI").is_err(), "CI must run this test as root");
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let low = (600..1000)
+        .find(|p| UdpSocket::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port below 1024");
+    let dir = std::env::temp_dir().join(format!("moshd-it-priv-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let state_dir = dir.join("state");
+    let child = Command::new(env!("CARGO_BIN_EXE_moshd"))
+        .args(["--user", "nobody", "--listen", &format!("127.0.0.1:{low}")])
+        .arg("--control-socket")
+        .arg(dir.join("control.sock"))
+        .arg("--state-file")
+        .arg(state_dir.join("state.json"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let m = Moshd { child, dir: dir.clone(), port: low };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while UnixStream::connect(m.socket()).is_err() {
+        assert!(Instant::now() < deadline, "moshd did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", m.child.id())).unwrap();
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap().uid.as_raw();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(uid_line.split_whitespace().skip(1).all(|u| u == nobody.to_string()), "{uid_line}");
+    // Still routes: a session of root's, registered and relayed.
+    let server = udp();
+    let sid = Sid([30; 8]);
+    assert_eq!(register(&m, sid, server.local_addr().unwrap().port(), std::process::id()), Response::Registered { port: low });
+    let client = udp();
+    client.send_to(&framed(sid, &BODY), m.addr()).unwrap();
+    let (_, cand) = recv(&server).expect("relayed as nobody");
+    server.send_to(&[0x85; 30], cand).unwrap();
+    assert!(recv(&client).is_some());
+    // Its state directory was made for it, private.
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&state_dir).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (nobody, 0o700));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(state_dir.join("state.json").exists(), "nobody can write the state file");
 }
