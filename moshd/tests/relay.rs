@@ -428,3 +428,33 @@ fn drops_privileges_after_binding_a_low_port() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(state_dir.join("state.json").exists(), "nobody can write the state file");
 }
+
+#[test]
+fn control_socket_permissions_are_as_documented() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = std::env::temp_dir().join(format!("moshd-it-perm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // moshd makes the socket's directory when it is missing.
+    let sock_dir = dir.join("run");
+    let child = Command::new(env!("CARGO_BIN_EXE_moshd"))
+        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        .arg("--control-socket")
+        .arg(sock_dir.join("control.sock"))
+        .arg("--state-file")
+        .arg(dir.join("state.json"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let m = Moshd { child, dir: dir.clone(), port: 0 };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while UnixStream::connect(sock_dir.join("control.sock")).is_err() {
+        assert!(Instant::now() < deadline, "moshd did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let d = std::fs::metadata(&sock_dir).unwrap();
+    assert_eq!(d.mode() & 0o777, 0o755, "directory: writable by its owner only");
+    let s = std::fs::metadata(sock_dir.join("control.sock")).unwrap();
+    assert_eq!(s.mode() & 0o777, 0o666, "socket: anyone may connect; SO_PEERCRED decides");
+    drop(m);
+}

@@ -46,13 +46,16 @@ e2e_mosh_mux() {
 		--server="$LAB_BIN/mosh-server-mux" "$user@$LAB_SERVER_IP" -- "$@"
 }
 
-# e2e_server_pids COMM : pids of processes named COMM in the server namespace.
-e2e_server_pids() {
+# e2e_ns_pids NS COMM : pids of processes named COMM (as /proc/PID/comm has it) in namespace NS.
+e2e_ns_pids() {
 	local pid
-	for pid in $(ip netns pids "$LAB_SERVER_NS"); do
-		[[ $(cat "/proc/$pid/comm" 2>/dev/null) != "$1" ]] || echo "$pid"
+	for pid in $(ip netns pids "$1"); do
+		[[ $(cat "/proc/$pid/comm" 2>/dev/null) != "$2" ]] || echo "$pid"
 	done
 }
+
+# e2e_server_pids COMM : pids of processes named COMM in the server namespace.
+e2e_server_pids() { e2e_ns_pids "$LAB_SERVER_NS" "$1"; }
 
 # e2e_kill_mosh_servers : end every mosh-server in the server namespace (bounded wait).
 e2e_kill_mosh_servers() {
@@ -73,7 +76,7 @@ E2E_MOSHD_PORT=60001
 e2e_moshd_start() {
 	E2E_MOSHD_SOCK=$LAB_DIR/moshd/control.sock
 	E2E_MUX_SERVER="$LAB_BIN/mosh-server-mux --control-socket $E2E_MOSHD_SOCK"
-	E2E_MOSHD_PID=$(lab_spawn server moshd env RUST_LOG=debug "$LAB_BIN/moshd" \
+	E2E_MOSHD_PID=$(lab_spawn server moshd env RUST_LOG=${E2E_MOSHD_LOG:-debug} "$LAB_BIN/moshd" \
 		--listen "0.0.0.0:$E2E_MOSHD_PORT" --listen "[::]:$E2E_MOSHD_PORT" \
 		--control-socket "$E2E_MOSHD_SOCK" --state-file "$LAB_DIR/moshd/state.json" "$@")
 	lab_defer kill "$E2E_MOSHD_PID"

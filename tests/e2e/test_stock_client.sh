@@ -23,8 +23,10 @@ for t in k1 k2 k3 f1; do
 done
 for t in k1 k2 k3 f1; do lab_term_wait "$t" "^typed-42-$t\$" 15; done
 # The stock clients really are stock: no relay process on the client hosts for them.
-pgrep -f "mosh-client-mux" >/dev/null || e2e_fail "the framed session has no relay"
-[[ $(pgrep -fc '^mosh-client ') -ge 3 ]] || e2e_fail "expected three stock mosh-client processes"
+relays=$(e2e_ns_pids "$LAB_CLIENT_NS" mosh-client-mux | wc -l)
+stock=$(( $(e2e_ns_pids "$LAB_CLIENT_NS" mosh-client | wc -l) + $(e2e_ns_pids "$c2" mosh-client | wc -l) - relays ))
+[[ $relays == 1 ]] || e2e_fail "expected one relay (the framed session), found $relays"
+[[ $stock == 3 ]] || e2e_fail "expected three stock mosh-client processes, found $stock"
 
 e2e_step "moshd status: three stock clients, one framed"
 json=$(e2e_status_json)
