@@ -150,3 +150,115 @@ e2e_mux_lab() {
 	lab_firewall mux "$E2E_MOSHD_PORT"
 	e2e_moshd_start "$@"
 }
+
+# ---- Fault-test helpers (test_fault_*.sh) ----------------------------------------------------
+
+# e2e_moshd_restart SIGNAL [BIN [ARGS...]] : stop moshd with SIGNAL (KILL, TERM, ...), wait
+# (bounded) until it is gone, then start BIN (default $LAB_BIN/moshd; an upgrade passes a copy at
+# a new path) with the same listen addresses, control socket and state file as e2e_moshd_start,
+# plus ARGS. Updates E2E_MOSHD_PID; the log keeps growing in $LAB_DIR/moshd.log.
+e2e_moshd_restart() {
+	local sig=$1 bin=${2:-$LAB_BIN/moshd} i old=$E2E_MOSHD_PID
+	shift $(($# >= 2 ? 2 : $#))
+	kill -"$sig" "$old" 2>/dev/null || e2e_fail "moshd $old is not running"
+	for i in $(seq 1 100); do
+		[[ -n $(_lab_live "$old") ]] || break
+		sleep 0.1
+	done
+	[[ -z $(_lab_live "$old") ]] || e2e_fail "moshd $old did not stop on SIG$sig"
+	echo "--- moshd $old stopped by SIG$sig; starting $bin ---" >>"$LAB_DIR/moshd.log"
+	E2E_MOSHD_PID=$(lab_spawn server moshd env RUST_LOG=debug "$bin" \
+		--listen "0.0.0.0:$E2E_MOSHD_PORT" --listen "[::]:$E2E_MOSHD_PORT" \
+		--control-socket "$E2E_MOSHD_SOCK" --state-file "$LAB_DIR/moshd/state.json" "$@")
+	lab_defer kill "$E2E_MOSHD_PID"
+	for i in $(seq 1 50); do
+		"$LAB_BIN/moshd" status --control-socket "$E2E_MOSHD_SOCK" >/dev/null 2>&1 && return 0
+		kill -0 "$E2E_MOSHD_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	tail -n 30 "$LAB_DIR/moshd.log" >&2
+	e2e_fail "moshd did not start again from $bin"
+}
+
+# e2e_type_marker TERM TAG : type a command whose output, "TAG-42" on a line of its own, only the
+# remote shell can produce (the typed line reads "echo TAG-$((6*7))"). TAG is [A-Za-z0-9_-].
+e2e_type_marker() {
+	[[ $2 =~ ^[A-Za-z0-9_-]+$ ]] || e2e_fail "bad marker tag '$2'"
+	# shellcheck disable=SC2016 # expanded by the remote shell
+	lab_term_type "$1" "echo $2-\$((6*7))"
+}
+
+# e2e_wait_marker TERM TAG TIMEOUT : wait until the output line of e2e_type_marker TERM TAG is on
+# the screen; prints how long it took in ms. Polls every 20 ms (finer than lab_term_wait); on
+# timeout prints the screen to stderr and returns 1.
+e2e_wait_marker() {
+	local term=$1 tag=$2 t0 now deadline
+	t0=$(date +%s%N)
+	deadline=$((t0 + $3 * 1000000000))
+	while :; do
+		if lab_term_screen "$term" 2>/dev/null | grep -Ex -- "$tag-42" >/dev/null; then
+			now=$(date +%s%N)
+			echo $(((now - t0) / 1000000))
+			return 0
+		fi
+		now=$(date +%s%N)
+		((now < deadline)) || break
+		sleep 0.02
+	done
+	{
+		echo "timeout after ${3}s waiting for '$tag-42' on terminal $term; screen:"
+		lab_term_screen "$term" 2>&1 | sed 's/^/  | /'
+	} >&2
+	return 1
+}
+
+# e2e_assert_markers TERM TAG... : each TAG's output line (TAG-42) is on TERM's screen exactly
+# once, and in the order given: nothing typed was lost, repeated or reordered.
+e2e_assert_markers() {
+	local term=$1 screen got want
+	shift
+	screen=$(lab_term_screen "$term")
+	local re
+	re=$(printf '%s-42|' "$@")
+	got=$(grep -Ex -- "(${re%|})" <<<"$screen" | tr '\n' ' ') || true
+	want=$(printf '%s-42 ' "$@")
+	[[ $got == "$want" ]] || {
+		printf '%s\n' "$screen" | sed 's/^/  | /' >&2
+		e2e_fail "terminal $term: expected the outputs '$want' in this order, once each; got '$got'"
+	}
+}
+
+# e2e_term_pid TERM : the pid of the terminal's process (what the pane runs).
+e2e_term_pid() { _lab_tmux display-message -p -t "=$1:" '#{pane_pid}'; }
+
+# e2e_pid_state PID : the process state letter (R, S, T, Z...) from /proc/PID/stat, or "gone".
+e2e_pid_state() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo gone; return 0; }
+	stat=${stat##*) }
+	echo "${stat%% *}"
+}
+
+# e2e_find_pid PARENT COMM : the pid of PARENT's child (or PARENT itself) named COMM; bounded
+# wait of 10 s for it to appear; fails when there is none or more than one.
+e2e_find_pid() {
+	local parent=$1 comm=$2 pids=() i
+	for i in $(seq 1 50); do
+		pids=()
+		[[ $(cat "/proc/$parent/comm" 2>/dev/null) != "$comm" ]] || pids+=("$parent")
+		mapfile -t -O "${#pids[@]}" pids < <(pgrep -P "$parent" -x "$comm" || true)
+		((${#pids[@]} == 0)) || break
+		sleep 0.2
+	done
+	((${#pids[@]} == 1)) || e2e_fail "expected one $comm under pid $parent, found: ${pids[*]:-none}"
+	echo "${pids[0]}"
+}
+
+# e2e_session_by_pid PID : the status entry (JSON) of the session whose server_pid is PID.
+e2e_session_by_pid() {
+	e2e_status_json | python3 -c '
+import json, sys
+for s in json.load(sys.stdin)["sessions"]:
+    if s["server_pid"] == int(sys.argv[1]):
+        print(json.dumps(s)); break' "$1"
+}
