@@ -35,7 +35,10 @@ const EXPIRY_PERIOD: Duration = Duration::from_secs(10);
 /// State-file writes are coalesced over this long.
 const PERSIST_DELAY: Duration = Duration::from_millis(100);
 
-#[derive(Debug, Clone)]
+/// Re-reads the configuration on SIGHUP and returns the new limits; an
+/// error leaves the running limits as they are.
+pub type Reload = Box<dyn Fn() -> anyhow::Result<Limits>>;
+
 pub struct Config {
     pub listen: Vec<SocketAddr>,
     pub control_socket: PathBuf,
@@ -45,6 +48,10 @@ pub struct Config {
     pub limits: Limits,
     /// Serve as this user once the sockets are bound.
     pub user: Option<String>,
+    /// Called on SIGHUP (none: SIGHUP only logs that there is nothing to reload).
+    pub reload: Option<Reload>,
+    /// Called once moshd serves (e.g. to tell systemd it is ready).
+    pub on_ready: Option<Box<dyn FnOnce()>>,
 }
 
 struct CandidateIo {
@@ -147,10 +154,33 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "moshd ready"
     );
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = term.recv() => info!("SIGTERM: stopping, sessions kept in the state file"),
-        _ = tokio::signal::ctrl_c() => info!("SIGINT: stopping, sessions kept in the state file"),
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    if let Some(ready) = config.on_ready {
+        ready();
+    }
+    loop {
+        tokio::select! {
+            _ = term.recv() => {
+                info!("SIGTERM: stopping, sessions kept in the state file");
+                break;
+            }
+            _ = tokio::signal::ctrl_c() => {
+                info!("SIGINT: stopping, sessions kept in the state file");
+                break;
+            }
+            _ = hup.recv() => match &config.reload {
+                None => info!("SIGHUP: no configuration file to reload"),
+                Some(reload) => match reload() {
+                    Ok(limits) => {
+                        daemon.router.borrow_mut().set_limits(limits);
+                        info!(sessions = daemon.router.borrow().session_count(), "SIGHUP: configuration reloaded; sessions kept");
+                    }
+                    Err(e) => warn!("SIGHUP: configuration not reloaded: {e:#}"),
+                },
+            },
+        }
     }
     daemon.save();
     let _ = std::fs::remove_file(&config.control_socket);

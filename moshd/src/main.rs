@@ -138,5 +138,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         advertise_port: args.advertise_port,
         limits,
         user: args.user,
+        reload: None,
+        on_ready: None,
     })
 }

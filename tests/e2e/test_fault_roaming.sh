@@ -52,14 +52,13 @@ for t in m s; do e2e_assert_markers "$t" "before-$t" "during-$t" "after-$t"; don
 e2e_step "moshd shows the new client address and logged the move"
 json=$(e2e_status_json)
 echo "$json" >&2
-client=$(python3 - "$json" "$new" <<'PY') || e2e_fail "moshd status after the move: $json"
+client=$(python3 -c '
 import json, sys
 s = json.loads(sys.argv[1])["sessions"]
 assert len(s) == 1, s
 assert s[0]["client_kind"] == "framed", s[0]
 assert s[0]["client"].startswith(sys.argv[2] + ":"), s[0]["client"]
-print(s[0]["client"])
-PY
+print(s[0]["client"])' "$json" "$new") || e2e_fail "moshd status after the move: $json"
 grep 'client moved' "$LAB_DIR/moshd.log" | tail -n +$((moved0 + 1)) | grep "from=$old:[0-9]* to=$client" >&2 ||
 	e2e_fail "moshd logged no move from $old to $client"
 lab_server_peers | grep -Fx "$client" >/dev/null || e2e_fail "the server saw no datagram from $client"
