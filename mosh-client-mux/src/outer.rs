@@ -3,10 +3,9 @@
 //! Bound to the unspecified address of moshd's family on an ephemeral port
 //! and connected to moshd, so the kernel picks the route (and source address)
 //! afresh for each socket, as mosh-client does when it hops, and delivers
-//! only moshd's datagrams to it. Like mosh, it marks what it sends ECT(0).
-//! Carrying a CE mark from a received datagram across to mosh-client, and
-//! from mosh-client's datagrams to the outer ones, is not done yet: the
-//! marks end at the relay.
+//! only moshd's datagrams to it. Like mosh, it marks what it sends ECT(0);
+//! the relay reads each reply's ECN bits (`udp_ecn`) and passes a CE mark
+//! on to mosh-client.
 
 use nix::sys::socket::{setsockopt, sockopt};
 use std::io;

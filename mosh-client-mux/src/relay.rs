@@ -14,6 +14,7 @@
 //! real mosh-client's mapping out of the table (the next datagram makes a new
 //! one). Datagrams from non-loopback sources are dropped.
 
+use mosh_mux_proto::udp_ecn::{self, EcnSocket, Received};
 use crate::child;
 use crate::fail;
 use crate::mapping::{MappingTable, Removal, Removed};
@@ -106,6 +107,7 @@ async fn relay(config: RelayConfig) -> anyhow::Result<i32> {
     let inner = UdpSocket::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
         .await
         .context("cannot bind the loopback socket for mosh-client")?;
+    udp_ecn::mark(&inner, false, udp_ecn::ECT0).context("cannot mark the loopback socket ECT(0)")?;
     let inner = Arc::new(inner);
     let inner_port = inner.local_addr().context("loopback socket")?.port();
 
@@ -217,25 +219,39 @@ fn open_outer(
     inner: Arc<UdpSocket>,
     owner: SocketAddr,
 ) -> std::io::Result<Outer> {
-    let socket = Arc::new(UdpSocket::from_std(crate::outer::open(moshd)?)?);
+    let std_socket = crate::outer::open(moshd)?;
+    let ecn = EcnSocket::new(&std_socket, moshd.is_ipv6())?;
+    let socket = Arc::new(UdpSocket::from_std(std_socket)?);
     tracing::debug!(%owner, local = ?socket.local_addr().ok(), "outer socket opened");
-    let replies = tokio::spawn(to_mosh_client(Arc::clone(&socket), inner, owner));
+    let replies = tokio::spawn(to_mosh_client(Arc::clone(&socket), ecn, inner, owner));
     Ok(Outer {
         socket,
         replies: replies.abort_handle(),
     })
 }
 
-/// Carries moshd's datagrams on `outer` back to mosh-client's `owner` socket.
-async fn to_mosh_client(outer: Arc<UdpSocket>, inner: Arc<UdpSocket>, owner: SocketAddr) {
-    let mut buf = [0u8; HEADER_LEN + MAX_DATAGRAM];
+/// Carries moshd's datagrams on `outer` back to mosh-client's `owner` socket,
+/// with a CE mark the outer path set, so mosh-client sees the congestion.
+async fn to_mosh_client(outer: Arc<UdpSocket>, ecn: EcnSocket, inner: Arc<UdpSocket>, owner: SocketAddr) {
+    const BURST: usize = 4;
+    let mut bufs = vec![vec![0u8; HEADER_LEN + MAX_DATAGRAM]; BURST];
+    let mut got = [Received { len: 0, from: owner, ce: false }; BURST];
     loop {
-        match outer.recv(&mut buf).await {
-            Ok(len) => {
-                if let Err(e) = inner.send_to(&buf[..len], owner).await {
-                    tracing::debug!(%owner, error = %e, "send to mosh-client failed");
+        if let Err(e) = outer.readable().await {
+            tracing::debug!(%owner, error = %e, "outer socket not readable");
+            tokio::time::sleep(ERROR_PAUSE).await;
+            continue;
+        }
+        let received = outer.try_io(tokio::io::Interest::READABLE, || ecn.recv_batch(&*outer, &mut bufs, &mut got));
+        match received {
+            Ok(n) => {
+                for (buf, meta) in bufs.iter().zip(&got[..n]) {
+                    if let Err(e) = udp_ecn::send_now(&*inner, &buf[..meta.len], Some(owner), meta.ce, false) {
+                        tracing::debug!(%owner, error = %e, "send to mosh-client failed");
+                    }
                 }
             }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) => {
                 // ECONNREFUSED when moshd's port is closed, reported once per ICMP.
                 tracing::debug!(%owner, error = %e, "receive from moshd failed");

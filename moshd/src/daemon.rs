@@ -11,8 +11,10 @@ use crate::session::CandKey;
 use crate::state_file;
 use anyhow::Context;
 use mosh_mux_proto::control::{Registration, Response, StatusReport};
+use mosh_mux_proto::udp_ecn::{self, EcnSocket, Received, BATCH};
 use mosh_mux_proto::Sid;
 use socket2::{Domain, Protocol, Socket, Type};
+use std::cell::Cell;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
@@ -59,9 +61,18 @@ struct CandidateIo {
     task: JoinHandle<()>,
 }
 
+/// A public socket, with what reads its datagrams' ECN marks.
+struct Listener {
+    socket: UdpSocket,
+    ecn: EcnSocket,
+    v6: bool,
+}
+
 pub struct Daemon {
     router: RefCell<Router>,
-    listeners: Vec<Rc<UdpSocket>>,
+    listeners: Vec<Rc<Listener>>,
+    /// CE marks carried from clients' datagrams on to mosh-server.
+    ce_to_server: Cell<u64>,
     listen_names: Vec<String>,
     advertise_port: u16,
     candidates: RefCell<HashMap<CandKey, CandidateIo>>,
@@ -113,16 +124,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     raise_fd_limit();
     let mut listeners = Vec::new();
     for addr in &config.listen {
-        listeners.push(Rc::new(bind_public(*addr)?));
+        let socket = bind_public(*addr)?;
+        let ecn = EcnSocket::new(&socket, addr.is_ipv6())
+            .with_context(|| format!("cannot set up ECN on {addr}"))?;
+        listeners.push(Rc::new(Listener { socket, ecn, v6: addr.is_ipv6() }));
     }
     let listen_names: Vec<String> = listeners
         .iter()
-        .filter_map(|l| l.local_addr().ok())
+        .filter_map(|l| l.socket.local_addr().ok())
         .map(|a| a.to_string())
         .collect();
     let first_port = listeners
         .first()
-        .and_then(|l| l.local_addr().ok())
+        .and_then(|l| l.socket.local_addr().ok())
         .map(|a| a.port())
         .unwrap_or(0);
     let control = control_server::bind(&config.control_socket)?;
@@ -133,6 +147,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let daemon = Rc::new(Daemon {
         router: RefCell::new(Router::new(Instant::now(), config.limits.clone())),
         listeners,
+        ce_to_server: Cell::new(0),
         listen_names,
         advertise_port: config.advertise_port.unwrap_or(first_port),
         candidates: RefCell::new(HashMap::new()),
@@ -268,6 +283,7 @@ impl Daemon {
                 .counters()
                 .into_iter()
                 .map(|(name, n)| (name.to_owned(), n))
+                .chain([("ce_to_server".to_owned(), self.ce_to_server.get())])
                 .collect(),
         }
     }
@@ -307,7 +323,7 @@ impl Daemon {
         }
     }
 
-    fn on_client_datagram(self: &Rc<Self>, listener: usize, from: SocketAddr, datagram: &[u8]) {
+    fn on_client_datagram(self: &Rc<Self>, listener: usize, from: SocketAddr, datagram: &[u8], ce: bool) {
         let route = self
             .router
             .borrow_mut()
@@ -316,16 +332,16 @@ impl Daemon {
             ClientRoute::Probe(routes) => {
                 debug!(%from, sessions = routes.len(), "probing for an unmapped stock client");
                 for r in routes {
-                    self.deliver(r, datagram);
+                    self.deliver(r, datagram, ce);
                 }
             }
             ClientRoute::Drop(reason) => debug!(%from, reason = reason.as_str(), "datagram dropped"),
-            r => self.deliver(r, datagram),
+            r => self.deliver(r, datagram, ce),
         }
     }
 
     /// Sends `datagram[payload_at..]` on a candidate, opening it if new.
-    fn deliver(self: &Rc<Self>, route: ClientRoute, datagram: &[u8]) {
+    fn deliver(self: &Rc<Self>, route: ClientRoute, datagram: &[u8], ce: bool) {
         let (key, payload_at) = match route {
             ClientRoute::Forward { key, payload_at } => (key, payload_at),
             ClientRoute::Open { key, server_port, payload_at, evicted } => {
@@ -343,9 +359,12 @@ impl Daemon {
         };
         let Some(payload) = datagram.get(payload_at..) else { return };
         let sent = match self.candidates.borrow().get(&key) {
-            Some(io) => send_now(&io.socket, payload, None),
+            Some(io) => udp_ecn::send_now(&*io.socket, payload, None, ce, false),
             None => return,
         };
+        if ce {
+            self.ce_to_server.set(self.ce_to_server.get() + 1);
+        }
         if let Err(e) = sent {
             self.inner_error(key, &e);
         }
@@ -355,6 +374,7 @@ impl Daemon {
         let std_sock = std::net::UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))?;
         std_sock.connect(SocketAddrV4::new(Ipv4Addr::LOCALHOST, server_port))?;
         std_sock.set_nonblocking(true)?;
+        udp_ecn::mark(&std_sock, false, udp_ecn::ECT0)?;
         let socket = Rc::new(UdpSocket::from_std(std_sock)?);
         let task = spawn_local(candidate_loop(self.clone(), key, socket.clone()));
         self.candidates
@@ -385,23 +405,26 @@ impl Daemon {
     }
 }
 
-/// Sends a datagram now or not at all. UDP never waits for buffer space:
-/// a full buffer drops the datagram, as the network would. (tokio's try_send
-/// would also refuse on a new socket whose writability it has not yet seen.)
-fn send_now(socket: &UdpSocket, buf: &[u8], to: Option<SocketAddr>) -> io::Result<usize> {
-    let sock = socket2::SockRef::from(socket);
-    match to {
-        Some(addr) => sock.send_to(buf, &addr.into()),
-        None => sock.send(buf),
-    }
-}
-
 async fn public_loop(daemon: Rc<Daemon>, index: usize) {
-    let socket = daemon.listeners[index].clone();
-    let mut buf = vec![0u8; DATAGRAM_BUF];
+    let listener = daemon.listeners[index].clone();
+    let mut bufs = vec![vec![0u8; DATAGRAM_BUF]; BATCH];
+    let mut got = [Received { len: 0, from: SocketAddr::from(([0, 0, 0, 0], 0)), ce: false }; BATCH];
     loop {
-        match socket.recv_from(&mut buf).await {
-            Ok((n, from)) => daemon.on_client_datagram(index, from, &buf[..n]),
+        if let Err(e) = listener.socket.readable().await {
+            debug!("public socket not readable: {e}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        }
+        let received = listener.socket.try_io(tokio::io::Interest::READABLE, || {
+            listener.ecn.recv_batch(&listener.socket, &mut bufs, &mut got)
+        });
+        match received {
+            Ok(n) => {
+                for (buf, meta) in bufs.iter().zip(&got[..n]) {
+                    daemon.on_client_datagram(index, meta.from, &buf[..meta.len], meta.ce);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => debug!("public receive failed: {e}"),
         }
     }
@@ -426,7 +449,7 @@ async fn candidate_loop(daemon: Rc<Daemon>, key: CandKey, socket: Rc<UdpSocket>)
         let Some(route) = route else { return };
         daemon.log_events();
         if let Some(public) = daemon.listeners.get(route.listener) {
-            if let Err(e) = send_now(public, &buf[..n], Some(route.addr)) {
+            if let Err(e) = udp_ecn::send_now(&public.socket, &buf[..n], Some(route.addr), false, public.v6) {
                 debug!(client = %route.addr, "reply not sent: {e}");
             }
         }
