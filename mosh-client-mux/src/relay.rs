@@ -14,6 +14,8 @@
 //! real mosh-client's mapping out of the table (the next datagram makes a new
 //! one). Datagrams from non-loopback sources are dropped.
 
+use mosh_mux_proto::Notice;
+use std::sync::atomic::{AtomicBool, Ordering};
 use mosh_mux_proto::udp_ecn::{self, EcnSocket, Received};
 use crate::child;
 use crate::fail;
@@ -98,6 +100,41 @@ struct Counters {
     removed: u64,
 }
 
+/// What the reply paths have seen, for the messages a user needs.
+#[derive(Default)]
+struct Seen {
+    /// Any datagram from moshd at all.
+    heard: AtomicBool,
+    /// moshd said it does not know this session.
+    unknown: AtomicBool,
+}
+
+/// How long without any answer before suggesting a firewall is in the way.
+const NO_ANSWER_HINT_AFTER: Duration = Duration::from_secs(5);
+
+fn unknown_session_message() -> &'static str {
+    "mosh-client-mux: this session is unknown to moshd (moshd was restarted without its state, \
+     or the session ended); it cannot resume: press Ctrl-^ . to quit"
+}
+
+fn no_answer_message(moshd: SocketAddr) -> String {
+    format!(
+        "mosh-client-mux: no answer from moshd at {moshd} after {} s; is UDP port {} open in the \
+         server's firewall? (still trying)",
+        NO_ANSWER_HINT_AFTER.as_secs(),
+        moshd.port()
+    )
+}
+
+/// A message for the user on the terminal mosh-client draws on: on a line
+/// of its own, at once (mosh-client redraws over it in time).
+fn tell_user(message: &str) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "\r\n{message}\r\n");
+    let _ = err.flush();
+}
+
 async fn relay(config: RelayConfig) -> anyhow::Result<i32> {
     // Handlers first: a signal that comes while the child starts is kept.
     let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
@@ -123,6 +160,11 @@ async fn relay(config: RelayConfig) -> anyhow::Result<i32> {
     let mut table: MappingTable<Outer> = MappingTable::default();
     let mut counters = Counters::default();
     let mut buf = framing_buffer(config.sid);
+    let seen = Arc::new(Seen::default());
+    // One timer, once: the only time the relay wakes without a datagram.
+    let hint = tokio::time::sleep(NO_ANSWER_HINT_AFTER);
+    tokio::pin!(hint);
+    let mut hint_armed = true;
 
     let status = loop {
         tokio::select! {
@@ -131,10 +173,16 @@ async fn relay(config: RelayConfig) -> anyhow::Result<i32> {
             _ = sigterm.recv() => forward(pid, Signal::SIGTERM),
             _ = sighup.recv() => forward(pid, Signal::SIGHUP),
             _ = sigint.recv() => forward(pid, Signal::SIGINT),
+            _ = &mut hint, if hint_armed => {
+                hint_armed = false;
+                if counters.relayed > 0 && !seen.heard.load(Ordering::Relaxed) {
+                    tell_user(&no_answer_message(config.moshd));
+                }
+            }
             received = inner.recv_from(&mut buf[HEADER_LEN..]) => match received {
                 Ok((len, source)) => {
                     let framed = &buf[..HEADER_LEN + len];
-                    to_moshd(&config, &inner, &mut table, &mut counters, source, framed).await;
+                    to_moshd(&config, &inner, &seen, &mut table, &mut counters, source, framed).await;
                 }
                 Err(e) => {
                     counters.recv_failed += 1;
@@ -145,6 +193,12 @@ async fn relay(config: RelayConfig) -> anyhow::Result<i32> {
         }
     };
     tracing::debug!(?counters, %status, "mosh-client exited");
+    // Said again after mosh-client has given the terminal back.
+    if seen.unknown.load(Ordering::Relaxed) {
+        eprintln!("{}", unknown_session_message());
+    } else if counters.relayed > 0 && !seen.heard.load(Ordering::Relaxed) {
+        eprintln!("{}", no_answer_message(config.moshd));
+    }
     Ok(child::exit_code(status))
 }
 
@@ -159,9 +213,11 @@ fn forward(pid: Option<Pid>, signal: Signal) {
 }
 
 /// Sends one framed datagram from mosh-client `source` to moshd.
+#[allow(clippy::too_many_arguments)]
 async fn to_moshd(
     config: &RelayConfig,
     inner: &Arc<UdpSocket>,
+    seen: &Arc<Seen>,
     table: &mut MappingTable<Outer>,
     counters: &mut Counters,
     source: SocketAddr,
@@ -176,7 +232,7 @@ async fn to_moshd(
     let socket = match table.get(source, now) {
         Some(outer) => Arc::clone(&outer.socket),
         None => {
-            let outer = match open_outer(config.moshd, Arc::clone(inner), source) {
+            let outer = match open_outer(config.moshd, Arc::clone(inner), Arc::clone(seen), source) {
                 Ok(outer) => outer,
                 Err(e) => {
                     counters.open_failed += 1;
@@ -217,13 +273,14 @@ async fn to_moshd(
 fn open_outer(
     moshd: SocketAddr,
     inner: Arc<UdpSocket>,
+    seen: Arc<Seen>,
     owner: SocketAddr,
 ) -> std::io::Result<Outer> {
     let std_socket = crate::outer::open(moshd)?;
     let ecn = EcnSocket::new(&std_socket, moshd.is_ipv6())?;
     let socket = Arc::new(UdpSocket::from_std(std_socket)?);
     tracing::debug!(%owner, local = ?socket.local_addr().ok(), "outer socket opened");
-    let replies = tokio::spawn(to_mosh_client(Arc::clone(&socket), ecn, inner, owner));
+    let replies = tokio::spawn(to_mosh_client(Arc::clone(&socket), ecn, inner, seen, owner));
     Ok(Outer {
         socket,
         replies: replies.abort_handle(),
@@ -232,7 +289,13 @@ fn open_outer(
 
 /// Carries moshd's datagrams on `outer` back to mosh-client's `owner` socket,
 /// with a CE mark the outer path set, so mosh-client sees the congestion.
-async fn to_mosh_client(outer: Arc<UdpSocket>, ecn: EcnSocket, inner: Arc<UdpSocket>, owner: SocketAddr) {
+async fn to_mosh_client(
+    outer: Arc<UdpSocket>,
+    ecn: EcnSocket,
+    inner: Arc<UdpSocket>,
+    seen: Arc<Seen>,
+    owner: SocketAddr,
+) {
     const BURST: usize = 4;
     let mut bufs = vec![vec![0u8; HEADER_LEN + MAX_DATAGRAM]; BURST];
     let mut got = [Received { len: 0, from: owner, ce: false }; BURST];
@@ -246,6 +309,14 @@ async fn to_mosh_client(outer: Arc<UdpSocket>, ecn: EcnSocket, inner: Arc<UdpSoc
         match received {
             Ok(n) => {
                 for (buf, meta) in bufs.iter().zip(&got[..n]) {
+                    seen.heard.store(true, Ordering::Relaxed);
+                    if Notice::decode(&buf[..meta.len]) == Some(Notice::UnknownSession) {
+                        // Said once; moshd repeats it for every datagram.
+                        if !seen.unknown.swap(true, Ordering::Relaxed) {
+                            tell_user(unknown_session_message());
+                        }
+                        continue;
+                    }
                     if let Err(e) = udp_ecn::send_now(&*inner, &buf[..meta.len], Some(owner), meta.ce, false) {
                         tracing::debug!(%owner, error = %e, "send to mosh-client failed");
                     }
@@ -312,7 +383,7 @@ mod tests {
             let mut buf = framing_buffer(config.sid);
             let (len, source) = inner.recv_from(&mut buf[HEADER_LEN..]).await.unwrap();
             let framed = buf[..HEADER_LEN + len].to_vec();
-            to_moshd(&config, &inner, &mut table, &mut counters, source, &framed).await;
+            to_moshd(&config, &inner, &Arc::new(Seen::default()), &mut table, &mut counters, source, &framed).await;
             let mut got = [0u8; 100];
             let (n, from) = moshd.recv_from(&mut got).await.unwrap();
             assert_eq!(&got[..n], &framed[..]);
@@ -364,7 +435,7 @@ mod tests {
             let mut table = MappingTable::default();
             let mut counters = Counters::default();
             let source = "192.0.2.1:4000".parse().unwrap();
-            to_moshd(&config, &inner, &mut table, &mut counters, source, &[0; 40]).await;
+            to_moshd(&config, &inner, &Arc::new(Seen::default()), &mut table, &mut counters, source, &[0; 40]).await;
             assert!(table.is_empty());
             assert_eq!((counters.foreign_dropped, counters.relayed), (1, 0));
         });

@@ -336,6 +336,12 @@ impl Daemon {
                 }
             }
             ClientRoute::Drop(reason) => debug!(%from, reason = reason.as_str(), "datagram dropped"),
+            ClientRoute::Notify(notice) => {
+                debug!(%from, ?notice, "notice sent");
+                if let Some(public) = self.listeners.get(listener) {
+                    let _ = udp_ecn::send_now(&public.socket, &notice.encode(), Some(from), false, public.v6);
+                }
+            }
             r => self.deliver(r, datagram, ce),
         }
     }
@@ -355,7 +361,7 @@ impl Daemon {
                 }
                 (key, payload_at)
             }
-            ClientRoute::Probe(_) | ClientRoute::Drop(_) => return,
+            ClientRoute::Probe(_) | ClientRoute::Notify(_) | ClientRoute::Drop(_) => return,
         };
         let Some(payload) = datagram.get(payload_at..) else { return };
         let sent = match self.candidates.borrow().get(&key) {

@@ -32,6 +32,8 @@ pub struct Limits {
     pub roaming_probe: bool,
     /// How long a stock client must be silent to count as roamed.
     pub roam_silence: Duration,
+    /// Notices ("this session is unknown") sent to clients, in all.
+    pub notice_rate: Rate,
 }
 
 impl Default for Limits {
@@ -49,6 +51,7 @@ impl Default for Limits {
             max_probe_sources: 4096,
             roaming_probe: false,
             roam_silence: Duration::from_secs(4),
+            notice_rate: Rate { per_second: 20.0, burst: 40.0 },
         }
     }
 }

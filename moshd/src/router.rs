@@ -13,7 +13,7 @@ use crate::registration::{check_ownership, Facts, Refusal};
 use crate::session::{CandKey, Candidate, Session, Traffic};
 use mosh_mux_proto::control::{Registration, SessionStatus};
 use mosh_mux_proto::header::{classify, Datagram, Malformed, HEADER_LEN};
-use mosh_mux_proto::Sid;
+use mosh_mux_proto::{Notice, Sid};
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -35,6 +35,8 @@ pub enum ClientRoute {
     /// whole datagram on each of these (`Forward` or `Open`, `payload_at` 0).
     /// Whichever session's mosh-server answers owns the source from then on.
     Probe(Vec<ClientRoute>),
+    /// Answer the sender with this notice (it is smaller than what it sent).
+    Notify(Notice),
     Drop(DropReason),
 }
 
@@ -142,6 +144,9 @@ pub struct Router {
     drops: [u64; DropReason::ALL.len()],
     /// Datagrams sent as probes (one per probed session).
     probes: u64,
+    notice_budget: TokenBucket,
+    /// Notices sent to clients.
+    notices: u64,
     events: VecDeque<Event>,
 }
 
@@ -152,6 +157,7 @@ impl Router {
     pub fn new(now: Instant, limits: Limits) -> Self {
         let new_candidates = TokenBucket::new(now, limits.global_candidate_rate);
         let probe_budget = TokenBucket::new(now, limits.probe_global_rate);
+        let notice_budget = TokenBucket::new(now, limits.notice_rate);
         Router {
             limits,
             sessions: HashMap::new(),
@@ -165,6 +171,8 @@ impl Router {
             new_candidates,
             drops: [0; DropReason::ALL.len()],
             probes: 0,
+            notice_budget,
+            notices: 0,
             events: VecDeque::new(),
         }
     }
@@ -201,6 +209,7 @@ impl Router {
             .map(|r| (r.as_str(), self.drops[r.index()]))
             .collect();
         out.push(("probes", self.probes));
+        out.push(("notices", self.notices));
         out
     }
 
@@ -272,7 +281,14 @@ impl Router {
             Err(m) => self.drop(DropReason::Malformed(m)),
             Ok(Datagram::Framed { sid, payload }) => {
                 if !self.sessions.contains_key(&sid) {
-                    return self.drop(DropReason::UnknownSid);
+                    // Tell the relay, so its user learns why nothing happens;
+                    // within a global budget, as every answer to strangers is.
+                    let drop = self.drop(DropReason::UnknownSid);
+                    if self.notice_budget.try_take(now, self.limits.notice_rate) {
+                        self.notices += 1;
+                        return ClientRoute::Notify(Notice::UnknownSession);
+                    }
+                    return drop;
                 }
                 self.route_to(now, sid, listener, from, true, HEADER_LEN, payload.len(), false)
             }

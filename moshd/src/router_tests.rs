@@ -52,9 +52,16 @@ fn open_key(route: ClientRoute) -> CandKey {
 #[test]
 fn unknown_sid_is_dropped_and_counted() {
     let (mut r, t0) = router_with(&[1]);
+    // The sender hears why, within the notice budget; then silence.
     let route = r.route_from_client(t0, 0, addr(1), &framed(2));
-    assert_eq!(route, ClientRoute::Drop(DropReason::UnknownSid));
+    assert_eq!(route, ClientRoute::Notify(Notice::UnknownSession));
     assert_eq!(r.drops(DropReason::UnknownSid), 1);
+    let burst = r.limits().notice_rate.burst as u64;
+    for _ in 1..burst {
+        assert_eq!(r.route_from_client(t0, 0, addr(1), &framed(2)), ClientRoute::Notify(Notice::UnknownSession));
+    }
+    assert_eq!(r.route_from_client(t0, 0, addr(1), &framed(2)), ClientRoute::Drop(DropReason::UnknownSid));
+    assert_eq!(r.drops(DropReason::UnknownSid), burst + 1);
 }
 
 #[test]
@@ -172,7 +179,7 @@ fn ended_session_routes_nothing() {
     let key = open_key(r.route_from_client(t0, 0, addr(1), &framed(1)));
     assert_eq!(r.end_session(&Sid([1; 8])), vec![key]);
     assert_eq!(r.route_from_server(key, 10), None);
-    assert_eq!(r.route_from_client(t0, 0, addr(1), &framed(1)), ClientRoute::Drop(DropReason::UnknownSid));
+    assert_eq!(r.route_from_client(t0, 0, addr(1), &framed(1)), ClientRoute::Notify(Notice::UnknownSession));
 }
 
 #[test]
@@ -384,6 +391,7 @@ proptest! {
                     ClientRoute::Forward { key, .. } => prop_assert!(r.session_of(key).is_some()),
                     ClientRoute::Drop(_) => {}
                     ClientRoute::Probe(_) => prop_assert!(false, "a framed datagram never probes"),
+                    ClientRoute::Notify(_) => prop_assert!(!(1..=2).contains(&sid), "notices only for unknown sids"),
                 }
             }
             if dt > 2500 { for k in r.expire(now) { prop_assert!(r.session_of(k).is_none()); } }

@@ -40,12 +40,14 @@ impl Moshd {
             .stderr(if std::env::var_os("MOSHD_TEST_LOG").is_some() { Stdio::inherit() } else { Stdio::null() })
             .spawn()
             .unwrap();
-        let m = Moshd { child, dir, port };
+        let mut m = Moshd { child, dir, port };
         let deadline = Instant::now() + Duration::from_secs(10);
         while UnixStream::connect(m.socket()).is_err() {
             assert!(Instant::now() < deadline, "moshd did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
+        // Port 0 asks moshd for any free port; status says which it got.
+        m.port = m.status().listen[0].rsplit(':').next().unwrap().parse().unwrap();
         m
     }
 
@@ -57,7 +59,7 @@ impl Moshd {
         let dir = std::env::temp_dir().join(format!("moshd-it-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        Moshd::start_with(dir, free_port(), extra)
+        Moshd::start_with(dir, 0, extra)
     }
 
     fn request(&self, req: &Request) -> Response {
@@ -156,11 +158,28 @@ fn unknown_sid_and_garbage_reach_nothing() {
     let server = udp();
     register(&m, Sid([1; 8]), server.local_addr().unwrap().port(), std::process::id());
     let client = udp();
-    for d in [framed(Sid([2; 8]), &BODY), vec![0x01; 40], vec![0xff; 100], vec![], vec![0xB1; 12]] {
+    for d in [vec![0x01; 40], vec![0xff; 100], vec![], vec![0xB1; 12]] {
         client.send_to(&d, m.addr()).unwrap();
     }
     assert!(recv(&server).is_none());
     assert!(recv(&client).is_none(), "no answer to garbage");
+    // A framed datagram with an unknown sid gets the 2-byte notice, never
+    // more bytes than it sent, and nothing reaches any session.
+    let unknown = framed(Sid([2; 8]), &BODY);
+    client.send_to(&unknown, m.addr()).unwrap();
+    let (notice, _) = recv(&client).expect("a notice");
+    assert_eq!(mosh_mux_proto::Notice::decode(&notice), Some(mosh_mux_proto::Notice::UnknownSession));
+    assert!(notice.len() < unknown.len());
+    assert!(recv(&server).is_none());
+    // Notices are rate-limited in all: a burst of 200 gets at most the burst.
+    for _ in 0..200 {
+        client.send_to(&unknown, m.addr()).unwrap();
+    }
+    let mut notices = 0;
+    while recv(&client).is_some() {
+        notices += 1;
+    }
+    assert!(notices <= 40, "{notices} notices for 200 datagrams");
 }
 
 #[test]

@@ -131,3 +131,52 @@ mod tests {
         }
     }
 }
+
+/// moshd's notices to a client relay: first byte `NOTICE_V1` (top bit
+/// clear, which no mosh server-to-client datagram has), then a code. Two
+/// bytes, smaller than any datagram that can provoke one.
+pub const NOTICE_V1: u8 = 0x01;
+
+/// What moshd tells a client relay about its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// moshd has no session with the sid this client sent.
+    UnknownSession,
+}
+
+impl Notice {
+    pub fn encode(self) -> [u8; 2] {
+        match self {
+            Notice::UnknownSession => [NOTICE_V1, 0x01],
+        }
+    }
+
+    /// A notice, if `buf` is one. Anything else from moshd is mosh's.
+    pub fn decode(buf: &[u8]) -> Option<Notice> {
+        match buf {
+            [NOTICE_V1, 0x01] => Some(Notice::UnknownSession),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod notice_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn round_trips_and_is_smaller_than_any_framed_datagram() {
+        let n = Notice::UnknownSession;
+        assert_eq!(Notice::decode(&n.encode()), Some(n));
+        assert!(n.encode().len() < HEADER_LEN + MOSH_MIN_DATAGRAM);
+    }
+
+    proptest! {
+        #[test]
+        fn mosh_datagrams_are_never_notices(mut buf in proptest::collection::vec(any::<u8>(), 0..1400)) {
+            if let Some(b) = buf.first_mut() { *b |= 0x80; } // server-to-client direction bit
+            prop_assert_eq!(Notice::decode(&buf), None);
+        }
+    }
+}

@@ -15,6 +15,6 @@ pub mod sid;
 #[cfg(feature = "udp")]
 pub mod udp_ecn;
 
-pub use header::{classify, encode_header, Datagram, HEADER_LEN, MAGIC_V1};
+pub use header::{classify, encode_header, Datagram, Notice, HEADER_LEN, MAGIC_V1};
 pub use port::{format_port, parse_port, PortMode};
 pub use sid::{KeyError, SessionKey, Sid};
