@@ -620,6 +620,42 @@ lab_term_wait_exit() {
 # lab_term_kill NAME : close a terminal (its processes get SIGHUP).
 lab_term_kill() { _lab_tmux kill-session -t "=$1" 2>/dev/null || true; }
 
+# lab_router_blackout on|off : drop every forwarded UDP datagram, both directions (TCP, i.e. ssh,
+# still passes). lab_router_loss 100 cannot say this (nft's "numgen random mod 100 < 100").
+lab_router_blackout() {
+	local table="${LAB_ID}_blackout"
+	[[ ${1:-} == on || ${1:-} == off ]] || _lab_die "lab_router_blackout on|off" || return 1
+	{
+		echo "add table inet $table"
+		echo "delete table inet $table"
+		[[ $1 == off ]] ||
+			printf 'table inet %s {\n chain forwarding {\n  type filter hook forward priority filter;\n  meta l4proto udp drop\n }\n}\n' "$table"
+	} | ip netns exec "$LAB_ROUTER_NS" nft -f -
+}
+
+# lab_server_route off|on : the server host loses its default route (so it can reach nothing
+# beyond its own link, 203.0.113.0/24: no reply reaches a client), or gets it back.
+lab_server_route() {
+	case ${1:-} in
+	off) ip -n "$LAB_SERVER_NS" route del default 2>/dev/null || true ;;
+	on) ip -n "$LAB_SERVER_NS" route replace default via "${LAB_SERVER_NET}.1" ;;
+	*) _lab_die "lab_server_route off|on" || return 1 ;;
+	esac
+}
+
+# lab_server_link down|up : the server host's only link (eth0) goes down, or comes back up with
+# its default route (the kernel drops routes through a link that goes down).
+lab_server_link() {
+	case ${1:-} in
+	down) ip -n "$LAB_SERVER_NS" link set eth0 down ;;
+	up)
+		ip -n "$LAB_SERVER_NS" link set eth0 up
+		ip -n "$LAB_SERVER_NS" route replace default via "${LAB_SERVER_NET}.1"
+		;;
+	*) _lab_die "lab_server_link down|up" || return 1 ;;
+	esac
+}
+
 # Command-line entry point (only when executed, not when sourced).
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
 	set -euo pipefail

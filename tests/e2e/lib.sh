@@ -153,24 +153,32 @@ e2e_mux_lab() {
 
 # ---- Fault-test helpers (test_fault_*.sh) ----------------------------------------------------
 
-# e2e_moshd_restart SIGNAL [BIN [ARGS...]] : stop moshd with SIGNAL (KILL, TERM, ...), wait
-# (bounded) until it is gone, then start BIN (default $LAB_BIN/moshd; an upgrade passes a copy at
-# a new path) with the same listen addresses, control socket and state file as e2e_moshd_start,
-# plus ARGS. Updates E2E_MOSHD_PID; the log keeps growing in $LAB_DIR/moshd.log.
-e2e_moshd_restart() {
-	local sig=$1 bin=${2:-$LAB_BIN/moshd} i old=$E2E_MOSHD_PID
-	shift $(($# >= 2 ? 2 : $#))
+# e2e_moshd_stop SIGNAL : stop moshd with SIGNAL (KILL, TERM, ...) and wait (bounded, 10 s)
+# until it is gone.
+e2e_moshd_stop() {
+	local sig=$1 i old=$E2E_MOSHD_PID
 	kill -"$sig" "$old" 2>/dev/null || e2e_fail "moshd $old is not running"
 	for i in $(seq 1 100); do
 		[[ -n $(_lab_live "$old") ]] || break
 		sleep 0.1
 	done
 	[[ -z $(_lab_live "$old") ]] || e2e_fail "moshd $old did not stop on SIG$sig"
-	echo "--- moshd $old stopped by SIG$sig; starting $bin ---" >>"$LAB_DIR/moshd.log"
+	echo "--- test: moshd $old stopped by SIG$sig ---" >>"$LAB_DIR/moshd.log"
+}
+
+# e2e_moshd_start_again [BIN [ARGS...]] : start BIN (default $LAB_BIN/moshd; an upgrade passes a
+# copy at a new path) with the listen addresses, control socket and state file of
+# e2e_moshd_start, plus ARGS; waits until its control socket answers. Updates E2E_MOSHD_PID; the
+# log goes on in $LAB_DIR/moshd.log.
+e2e_moshd_start_again() {
+	local bin=${1:-$LAB_BIN/moshd} i
+	shift $(($# >= 1 ? 1 : 0))
+	echo "--- test: starting $bin ---" >>"$LAB_DIR/moshd.log"
 	E2E_MOSHD_PID=$(lab_spawn server moshd env RUST_LOG=debug "$bin" \
 		--listen "0.0.0.0:$E2E_MOSHD_PORT" --listen "[::]:$E2E_MOSHD_PORT" \
 		--control-socket "$E2E_MOSHD_SOCK" --state-file "$LAB_DIR/moshd/state.json" "$@")
-	lab_defer kill "$E2E_MOSHD_PID"
+	# (no lab_defer kill: lab_down ends everything in the server namespace, and a deferred kill
+	# of a pid that may have exited by then could hit a stranger that reused it)
 	for i in $(seq 1 50); do
 		"$LAB_BIN/moshd" status --control-socket "$E2E_MOSHD_SOCK" >/dev/null 2>&1 && return 0
 		kill -0 "$E2E_MOSHD_PID" 2>/dev/null || break
@@ -178,6 +186,14 @@ e2e_moshd_restart() {
 	done
 	tail -n 30 "$LAB_DIR/moshd.log" >&2
 	e2e_fail "moshd did not start again from $bin"
+}
+
+# e2e_moshd_restart SIGNAL [BIN [ARGS...]] : e2e_moshd_stop SIGNAL, then e2e_moshd_start_again.
+e2e_moshd_restart() {
+	local sig=$1
+	shift
+	e2e_moshd_stop "$sig"
+	e2e_moshd_start_again "$@"
 }
 
 # e2e_type_marker TERM TAG : type a command whose output, "TAG-42" on a line of its own, only the
@@ -252,13 +268,4 @@ e2e_find_pid() {
 	done
 	((${#pids[@]} == 1)) || e2e_fail "expected one $comm under pid $parent, found: ${pids[*]:-none}"
 	echo "${pids[0]}"
-}
-
-# e2e_session_by_pid PID : the status entry (JSON) of the session whose server_pid is PID.
-e2e_session_by_pid() {
-	e2e_status_json | python3 -c '
-import json, sys
-for s in json.load(sys.stdin)["sessions"]:
-    if s["server_pid"] == int(sys.argv[1]):
-        print(json.dumps(s)); break' "$1"
 }
