@@ -1,9 +1,12 @@
 //! One outer UDP socket: the relay's side of one mosh-client socket.
 //!
 //! Bound to the unspecified address of moshd's family on an ephemeral port
-//! and connected to moshd, so the kernel picks the route (and source address)
-//! afresh for each socket, as mosh-client does when it hops, and delivers
-//! only moshd's datagrams to it. Like mosh, it marks what it sends ECT(0);
+//! and, like mosh-client's own sockets, not connected: the kernel picks the
+//! route and source address afresh for every datagram, so when the host's
+//! address changes the very next datagram leaves from the new one (a
+//! connected socket would keep the old address and fail until mosh-client
+//! hops). Replies are accepted from moshd's address only. Like mosh, it
+//! marks what it sends ECT(0);
 //! the relay reads each reply's ECN bits (`udp_ecn`) and passes a CE mark
 //! on to mosh-client.
 
@@ -22,7 +25,7 @@ pub fn wildcard_for(peer: SocketAddr) -> SocketAddr {
     }
 }
 
-/// Opens a non-blocking socket connected to `moshd`, marked ECT(0).
+/// Opens a non-blocking socket for talking to `moshd`, marked ECT(0).
 pub fn open(moshd: SocketAddr) -> io::Result<UdpSocket> {
     let socket = UdpSocket::bind(wildcard_for(moshd))?;
     let marked = match moshd {
@@ -33,7 +36,6 @@ pub fn open(moshd: SocketAddr) -> io::Result<UdpSocket> {
         // Not fatal: the datagrams still flow, only without the ECN mark.
         tracing::debug!(error = %e, "cannot mark outer socket ECT(0)");
     }
-    socket.connect(moshd)?;
     socket.set_nonblocking(true)?;
     Ok(socket)
 }
@@ -44,12 +46,12 @@ mod tests {
     use nix::sys::socket::getsockopt;
 
     #[test]
-    fn v4_socket_is_connected_and_marked() {
+    fn v4_socket_is_unconnected_and_marked() {
         let moshd = UdpSocket::bind("127.0.0.1:0").unwrap();
         let s = open(moshd.local_addr().unwrap()).unwrap();
-        assert_eq!(s.peer_addr().unwrap(), moshd.local_addr().unwrap());
+        assert!(s.peer_addr().is_err(), "not connected: the source follows the route");
         assert_eq!(getsockopt(&s, sockopt::IpTos).unwrap() & 0x03, ECT0);
-        s.send(b"x").unwrap();
+        s.send_to(b"x", moshd.local_addr().unwrap()).unwrap();
         let mut buf = [0u8; 4];
         let (n, from) = moshd.recv_from(&mut buf).unwrap();
         assert_eq!(

@@ -202,6 +202,11 @@ async fn relay(config: RelayConfig) -> anyhow::Result<i32> {
     Ok(child::exit_code(status))
 }
 
+/// Whether `from` is `moshd` (an IPv4-mapped IPv6 form counts as the same).
+fn same_peer(from: SocketAddr, moshd: SocketAddr) -> bool {
+    from.port() == moshd.port() && from.ip().to_canonical() == moshd.ip().to_canonical()
+}
+
 /// Passes a termination signal on to mosh-client, which shuts down cleanly.
 fn forward(pid: Option<Pid>, signal: Signal) {
     tracing::debug!(?signal, "forwarding signal to mosh-client");
@@ -260,7 +265,7 @@ async fn to_moshd(
             socket
         }
     };
-    match socket.send(framed).await {
+    match socket.send_to(framed, config.moshd).await {
         Ok(_) => counters.relayed += 1,
         Err(e) => {
             counters.send_failed += 1;
@@ -280,7 +285,7 @@ fn open_outer(
     let ecn = EcnSocket::new(&std_socket, moshd.is_ipv6())?;
     let socket = Arc::new(UdpSocket::from_std(std_socket)?);
     tracing::debug!(%owner, local = ?socket.local_addr().ok(), "outer socket opened");
-    let replies = tokio::spawn(to_mosh_client(Arc::clone(&socket), ecn, inner, seen, owner));
+    let replies = tokio::spawn(to_mosh_client(Arc::clone(&socket), ecn, inner, seen, moshd, owner));
     Ok(Outer {
         socket,
         replies: replies.abort_handle(),
@@ -294,6 +299,7 @@ async fn to_mosh_client(
     ecn: EcnSocket,
     inner: Arc<UdpSocket>,
     seen: Arc<Seen>,
+    moshd: SocketAddr,
     owner: SocketAddr,
 ) {
     const BURST: usize = 4;
@@ -309,6 +315,11 @@ async fn to_mosh_client(
         match received {
             Ok(n) => {
                 for (buf, meta) in bufs.iter().zip(&got[..n]) {
+                    // The socket is not connected: only moshd's datagrams count.
+                    if !same_peer(meta.from, moshd) {
+                        tracing::debug!(from = %meta.from, "dropped a datagram not from moshd");
+                        continue;
+                    }
                     seen.heard.store(true, Ordering::Relaxed);
                     if Notice::decode(&buf[..meta.len]) == Some(Notice::UnknownSession) {
                         // Said once; moshd repeats it for every datagram.
@@ -336,6 +347,15 @@ async fn to_mosh_client(
 mod tests {
     use super::*;
     use mosh_mux_proto::{classify, Datagram, MAGIC_V1};
+
+    #[test]
+    fn replies_only_from_moshd() {
+        let moshd: SocketAddr = "203.0.113.10:60001".parse().unwrap();
+        assert!(same_peer(moshd, moshd));
+        assert!(same_peer("[::ffff:203.0.113.10]:60001".parse().unwrap(), moshd));
+        assert!(!same_peer("203.0.113.10:60002".parse().unwrap(), moshd));
+        assert!(!same_peer("203.0.113.11:60001".parse().unwrap(), moshd));
+    }
 
     #[test]
     fn only_loopback_sources() {

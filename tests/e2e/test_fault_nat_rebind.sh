@@ -23,7 +23,6 @@
 e2e_mux_lab
 lab_router_masquerade on
 nat=203.0.113.1
-moshd_addr=$LAB_SERVER_IP:$E2E_MOSHD_PORT
 
 # Socket sampler (root namespace; bounded: at most 720 samples, 0.25 s apart; killed at exit).
 samples=$LAB_DIR/udp-samples.txt
@@ -95,7 +94,7 @@ sleep 0.5 # one more socket sample
 kill "$sampler" 2>/dev/null || true
 
 e2e_step "the relay mirrored mosh-client's port hops one to one"
-hops=$(python3 "$E2E_DIR/tools/udp_hops.py" "$samples" "$relay" "$client" "$moshd_addr")
+hops=$(python3 "$E2E_DIR/tools/udp_hops.py" "$samples" "$relay" "$client")
 peers=$(lab_server_peers | grep "^$nat:" | tr '\n' ' ')
 moves=$(grep "client moved sid=$sid " "$LAB_DIR/moshd.log" | sed -n 's/.* to=\([0-9.:]*\).*/\1/p' | tr '\n' ' ')
 echo "sockets: $hops" >&2
