@@ -485,8 +485,11 @@ lab_router_loss() {
 	{
 		echo "add table inet $table"
 		echo "delete table inet $table"
+		# numgen's range is 0-99: "< 100" is refused, so 100% is a plain drop.
+		local rule="meta l4proto udp numgen random mod 100 < $pct drop"
+		[[ $pct -lt 100 ]] || rule="meta l4proto udp drop"
 		[[ $pct -eq 0 ]] ||
-			printf 'table inet %s {\n chain forwarding {\n  type filter hook forward priority filter;\n  meta l4proto udp numgen random mod 100 < %s drop\n }\n}\n' "$table" "$pct"
+			printf 'table inet %s {\n chain forwarding {\n  type filter hook forward priority filter;\n  %s\n }\n}\n' "$table" "$rule"
 	} | ip netns exec "$LAB_ROUTER_NS" nft -f -
 }
 
