@@ -6,6 +6,14 @@
 //! binary). The config files are read only when a value is still missing,
 //! so a broken file does not stop a user who named everything on the
 //! command line; when read, a broken file is an error that names its line.
+//!
+//! The socket's default is the user's own moshd,
+//! $XDG_RUNTIME_DIR/moshd/control.sock, when that socket exists, and the
+//! system's, /run/moshd/control.sock, otherwise. So a per-user moshd is
+//! found without configuration wherever the login sets $XDG_RUNTIME_DIR
+//! (sshd with PAM and logind), while whatever a user or the administrator
+//! wrote down still wins over it. $XDG_RUNTIME_DIR is the user's own
+//! (0700): no other user can plant a socket there.
 
 use anyhow::{bail, Context, Result};
 use mosh_mux_proto::config::WrapperConfig;
@@ -69,8 +77,29 @@ pub fn load_configs(paths: &[PathBuf]) -> Result<Vec<ConfigFile>> {
     Ok(files)
 }
 
-/// The control socket: option, then $MOSHD_SOCKET, then config files, then the default.
+/// Where a user's own moshd listens, under $XDG_RUNTIME_DIR.
+pub const USER_SOCKET: &str = "moshd/control.sock";
+
+/// The control socket: option, then $MOSHD_SOCKET, then config files, then
+/// the user's own moshd if its socket exists, then the system default.
 pub fn control_socket(option: Option<&Path>, env: Option<&OsStr>, configs: &[ConfigFile]) -> Found {
+    let runtime_dir = std::env::var_os("XDG_RUNTIME_DIR");
+    control_socket_with(option, env, configs, runtime_dir.as_deref(), is_socket)
+}
+
+fn is_socket(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket())
+}
+
+/// [`control_socket`] with $XDG_RUNTIME_DIR and the socket test passed in.
+pub fn control_socket_with(
+    option: Option<&Path>,
+    env: Option<&OsStr>,
+    configs: &[ConfigFile],
+    runtime_dir: Option<&OsStr>,
+    exists: impl Fn(&Path) -> bool,
+) -> Found {
     if let Some(p) = option {
         return Found {
             path: p.to_owned(),
@@ -90,6 +119,17 @@ pub fn control_socket(option: Option<&Path>, env: Option<&OsStr>, configs: &[Con
                 from: file.path.display().to_string(),
             };
         }
+    }
+    let own = runtime_dir
+        .map(Path::new)
+        .filter(|d| d.is_absolute())
+        .map(|d| d.join(USER_SOCKET))
+        .filter(|p| exists(p));
+    if let Some(path) = own {
+        return Found {
+            path,
+            from: "$XDG_RUNTIME_DIR".into(),
+        };
     }
     Found {
         path: DEFAULT_SOCKET.into(),
@@ -188,9 +228,29 @@ mod tests {
             ("/etc.sock", "/etc/mosh/mux.toml")
         );
         assert_eq!(
-            control_socket(None, None, &[]).path,
+            control_socket_with(None, None, &[], None, |_| true).path,
             Path::new(DEFAULT_SOCKET)
         );
+    }
+
+    #[test]
+    fn a_users_own_moshd_comes_after_the_config_files() {
+        let run = Some(OsStr::new("/run/user/1000"));
+        let own = Path::new("/run/user/1000/moshd/control.sock");
+        let there = |p: &Path| p == own;
+        let f = control_socket_with(None, None, &[], run, there);
+        assert_eq!((f.path.as_path(), f.from.as_str()), (own, "$XDG_RUNTIME_DIR"));
+        // Not there (or no $XDG_RUNTIME_DIR, or a relative one): the system's.
+        for (dir, exists) in [(run, false), (None, true), (Some(OsStr::new("run/user/1")), true)] {
+            let f = control_socket_with(None, None, &[], dir, |_| exists);
+            assert_eq!(f.path, Path::new(DEFAULT_SOCKET), "{dir:?}");
+        }
+        // Anything written down wins over it.
+        let files = [cfg("/etc/mosh/mux.toml", Some("/etc.sock"), None)];
+        assert_eq!(control_socket_with(None, None, &files, run, there).path, Path::new("/etc.sock"));
+        let env = Some(OsStr::new("/env.sock"));
+        assert_eq!(control_socket_with(None, env, &[], run, there).path, Path::new("/env.sock"));
+        assert_eq!(control_socket_with(Some(Path::new("/o")), None, &[], run, there).path, Path::new("/o"));
     }
 
     #[test]

@@ -2,8 +2,18 @@
 //!
 //! The sans-IO core (`router`, `registration`, `rate`, `proc_net`) decides;
 //! the tokio shell (`daemon` and friends) moves bytes and reads /proc.
+//! Running it as a service: `cli` (the command line), `config` (the file),
+//! `paths` and `settings` (defaults and precedence), all pure; `logging`,
+//! `notify` (systemd), `status_cmd` and `check_config` around them.
 
+pub mod check_config;
+pub mod cli;
+pub mod config;
 pub mod limits;
+pub mod logging;
+pub mod notify;
+pub mod paths;
+pub mod settings;
 pub mod proc_net;
 pub mod rate;
 pub mod registration;

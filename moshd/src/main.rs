@@ -1,144 +1,174 @@
-//! moshd's command line: run the daemon, or ask a running one for status.
+//! moshd's command line: run the daemon, ask a running one for status, or
+//! check a configuration file.
 
-use clap::{Args, Parser, Subcommand};
+use clap::Parser;
+use moshd::cli::{CheckConfigArgs, Cli, Command, RunArgs, StatusArgs};
 use moshd::limits::Limits;
-use std::net::SocketAddr;
+use moshd::logging::{self, FilterHandle};
+use moshd::paths::{Defaults, Env};
+use moshd::settings::{self, Settings};
+use moshd::{check_config, notify, status_cmd};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tracing::{info, warn};
 
 mod cli_error;
-
-const DEFAULT_CONTROL_SOCKET: &str = "/run/moshd/control.sock";
-const DEFAULT_STATE_FILE: &str = "/var/lib/moshd/state.json";
-
-/// One UDP port for every mosh session on this host.
-#[derive(Parser)]
-#[command(name = "moshd", version, args_conflicts_with_subcommands = true)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-    #[command(flatten)]
-    run: RunArgs,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Show the sessions moshd routes (your own; all of them for root).
-    Status {
-        #[arg(long, value_name = "PATH", default_value = DEFAULT_CONTROL_SOCKET)]
-        control_socket: PathBuf,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Args)]
-struct RunArgs {
-    /// Public UDP address to serve (repeat for IPv4 and IPv6).
-    /// Default: 0.0.0.0:60001 and [::]:60001.
-    #[arg(long = "listen", value_name = "ADDR:PORT")]
-    listen: Vec<SocketAddr>,
-    /// The control socket that mosh-server-mux registers sessions on.
-    #[arg(long, value_name = "PATH", default_value = DEFAULT_CONTROL_SOCKET)]
-    control_socket: PathBuf,
-    /// Where the session table is kept across restarts.
-    #[arg(long, value_name = "PATH", default_value = DEFAULT_STATE_FILE)]
-    state_file: PathBuf,
-    /// The port clients are told to use, when a NAT or port forward sits in
-    /// front of moshd. Default: the first listen port.
-    #[arg(long, value_name = "PORT")]
-    advertise_port: Option<u16>,
-    /// Most sessions in all.
-    #[arg(long, value_name = "N")]
-    max_sessions: Option<usize>,
-    /// Most sessions of one user.
-    #[arg(long, value_name = "N")]
-    max_sessions_per_user: Option<usize>,
-    /// Most client addresses (candidate sockets) per session.
-    #[arg(long, value_name = "N")]
-    max_candidates: Option<usize>,
-    /// Most sessions one unmapped stock-client datagram is offered to.
-    #[arg(long, value_name = "N")]
-    probe_fanout: Option<usize>,
-    /// Also offer unmapped stock-client datagrams to sessions whose stock
-    /// client went silent, whatever their sshd address (lets a stock client
-    /// roam; shows those mosh-servers others' ciphertext: see SECURITY.md).
-    #[arg(long)]
-    roaming_probe: bool,
-    /// Serve as this user after binding the sockets (run as root to bind a
-    /// port below 1024 and still serve unprivileged).
-    #[arg(long, value_name = "NAME")]
-    user: Option<String>,
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Under systemd the journal stamps each line; elsewhere we do.
-    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_target(false);
-    if journald {
-        builder.without_time().init();
-    } else {
-        builder.init();
-    }
-}
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return cli_error::report("moshd", e),
     };
-    let result = match cli.command {
-        Some(Command::Status { control_socket, json }) => moshd::status_cmd::fetch(&control_socket)
-            .and_then(|report| moshd::status_cmd::print(&report, json)),
-        None => {
-            init_logging();
-            run(cli.run)
+    let defaults = Defaults::for_env(&Env::from_process());
+    match cli.command {
+        Some(Command::Status(args)) => status(&args, &defaults),
+        Some(Command::CheckConfig(args)) => check(&args, &defaults),
+        None => match run(cli.run, defaults) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(lines) => {
+                for line in lines {
+                    eprintln!("moshd: {line}");
+                }
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn status(args: &StatusArgs, defaults: &Defaults) -> ExitCode {
+    let socket = match status_cmd::socket(args, std::env::var_os("MOSHD_SOCKET"), defaults) {
+        Ok(socket) => socket,
+        Err(lines) => {
+            lines.iter().for_each(|l| eprintln!("moshd: {l}"));
+            return ExitCode::from(status_cmd::EXIT_USAGE);
         }
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    match status_cmd::fetch(&socket) {
+        Ok(report) => {
+            // moshd answered: that is the verdict, even if stdout is closed
+            // (a pipe to `head`, say) before all of it is printed.
+            let _ = status_cmd::print(&report, args.json);
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("moshd: {e:#}");
+            ExitCode::from(status_cmd::EXIT_UNREACHABLE)
+        }
+    }
+}
+
+fn check(args: &CheckConfigArgs, defaults: &Defaults) -> ExitCode {
+    let (path, named) = match (&args.file, &defaults.config_file) {
+        (Some(path), _) => (path.clone(), true),
+        (None, Some(path)) => (path.clone(), false),
+        (None, None) => {
+            eprintln!("moshd: no default configuration file here ($HOME is not set); name one");
+            return ExitCode::from(2);
+        }
+    };
+    match check_config::check(&path, named) {
+        Ok(line) => {
+            println!("moshd: {line}");
+            ExitCode::SUCCESS
+        }
+        Err(lines) => {
+            lines.iter().for_each(|l| eprintln!("moshd: {l}"));
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(args: RunArgs) -> anyhow::Result<()> {
-    let listen = if args.listen.is_empty() {
-        vec!["0.0.0.0:60001".parse()?, "[::]:60001".parse()?]
-    } else {
-        args.listen
+/// The configuration file moshd reads, and whether it must exist (it must
+/// when named with --config; the default file may be absent).
+fn config_path(cli: &RunArgs, defaults: &Defaults) -> (Option<PathBuf>, bool) {
+    match &cli.config {
+        Some(path) => (Some(path.clone()), true),
+        None => (defaults.config_file.clone(), false),
+    }
+}
+
+/// Reads the file and merges it with the defaults and the command line.
+fn settings(cli: &RunArgs, defaults: &Defaults) -> Result<Settings, Vec<String>> {
+    let (path, required) = config_path(cli, defaults);
+    let file = settings::load(path.as_deref(), required)
+        .map_err(|e| e.lines(path.as_deref().unwrap_or(std::path::Path::new("-"))))?;
+    let rust_log = std::env::var("RUST_LOG").ok();
+    settings::resolve(defaults, &file, cli, rust_log.as_deref()).map_err(|e| vec![e])
+}
+
+fn run(cli: RunArgs, defaults: Defaults) -> Result<(), Vec<String>> {
+    let running = settings(&cli, &defaults)?;
+    if running.user.is_none() {
+        // (With `user`, the privilege drop makes it, owned by that user.)
+        make_state_dir(&running.state_file, &running.control_socket).map_err(|e| vec![format!("{e:#}")])?;
+    }
+    let filter = logging::init(&running.log_filter);
+    let config = moshd::daemon::Config {
+        listen: running.listen.clone(),
+        control_socket: running.control_socket.clone(),
+        state_file: running.state_file.clone(),
+        advertise_port: running.advertise_port,
+        limits: running.limits.clone(),
+        user: running.user.clone(),
+        reload: Some(reloader(cli, defaults, running, filter)),
+        on_ready: Some(Box::new(|| notify::ready("serving"))),
     };
-    let mut limits = Limits::default();
-    if let Some(n) = args.max_sessions {
-        limits.max_sessions = n;
+    moshd::daemon::run(config).map_err(|e| vec![format!("{e:#}")])
+}
+
+/// Creates the state file's directory if it is missing (a user's
+/// ~/.local/state/moshd on the first run, say): private (0700), unless the
+/// control socket lives in it too and every user must reach that (0755;
+/// the state file itself is 0600). Missing parents get 0755.
+fn make_state_dir(state_file: &std::path::Path, control_socket: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::os::unix::fs::DirBuilderExt;
+    let Some(dir) = state_file.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) else {
+        return Ok(());
+    };
+    if let Some(up) = dir.parent().filter(|u| !u.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(up)
+            .with_context(|| format!("cannot create {}", up.display()))?;
     }
-    if let Some(n) = args.max_sessions_per_user {
-        limits.max_sessions_per_uid = n;
-    }
-    if let Some(n) = args.max_candidates {
-        limits.max_candidates = n;
-    }
-    if let Some(n) = args.probe_fanout {
-        limits.probe_fanout = n;
-    }
-    limits.roaming_probe = args.roaming_probe;
-    moshd::daemon::run(moshd::daemon::Config {
-        listen,
-        control_socket: args.control_socket,
-        state_file: args.state_file,
-        advertise_port: args.advertise_port,
-        limits,
-        user: args.user,
-        reload: None,
-        on_ready: None,
+    let mode = if control_socket.starts_with(dir) { 0o755 } else { 0o700 };
+    std::fs::DirBuilder::new()
+        .mode(mode)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    // Whatever the umask says.
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(mode))
+        .with_context(|| format!("cannot set the permissions of {}", dir.display()))
+}
+
+/// The SIGHUP handler: re-reads the file, re-applies the command line, and
+/// returns the new limits (the daemon applies them, or logs the error and
+/// keeps the old ones). What only a restart can change is named in a
+/// warning; a changed log filter applies at once.
+fn reloader(cli: RunArgs, defaults: Defaults, running: Settings, filter: FilterHandle) -> moshd::daemon::Reload {
+    let last = std::cell::RefCell::new(running.clone());
+    Box::new(move || -> anyhow::Result<Limits> {
+        notify::reloading();
+        let result = settings(&cli, &defaults);
+        notify::ready("serving; configuration reloaded");
+        let new = result.map_err(|lines| anyhow::anyhow!("{}", lines.join("; ")))?;
+        for key in settings::needs_restart(&running, &new) {
+            warn!("SIGHUP: {key} changed; restart moshd to apply it");
+        }
+        let mut last = last.borrow_mut();
+        for change in settings::limit_changes(&last.limits, &new.limits) {
+            info!("SIGHUP: {change}");
+        }
+        if new.log_filter != last.log_filter {
+            match filter.set(&new.log_filter) {
+                Ok(()) => info!("SIGHUP: log filter {:?} -> {:?}", last.log_filter, new.log_filter),
+                Err(e) => warn!("SIGHUP: log filter {:?} not applied: {e:#}", new.log_filter),
+            }
+        }
+        let limits = new.limits.clone();
+        *last = new;
+        Ok(limits)
     })
 }

@@ -1,17 +1,51 @@
 //! `moshd status`: asks a running moshd for its sessions and prints them,
-//! as a table for people or JSON for scripts.
+//! as a table for people (in the manner of `wg show`) or JSON for scripts.
+//!
+//! Exit status, for monitoring checks: 0 moshd answered (with or without
+//! sessions); 1 moshd is not running or did not answer ([`EXIT_UNREACHABLE`]);
+//! 2 a usage or configuration error (clap's, or a broken configuration file).
 
+use crate::cli::StatusArgs;
+use crate::paths::{status_socket, Defaults};
+use crate::settings::load;
 use anyhow::Context;
 use mosh_mux_proto::control::{
     decode_response, encode_line, Request, Response, SessionStatus, StatusQuery, StatusReport,
     MAX_RESPONSE_LEN,
 };
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
+/// moshd is not running, or did not answer.
+pub const EXIT_UNREACHABLE: u8 = 1;
+/// A usage or configuration error.
+pub const EXIT_USAGE: u8 = 2;
+
+/// The socket to ask: --control-socket, then $MOSHD_SOCKET, then
+/// control_socket in the configuration file (--config, or the default
+/// file if present), then this user's own moshd if it listens at its
+/// default place, then the system's. A broken configuration file is an
+/// error (its lines), since the socket it names cannot be trusted.
+pub fn socket(args: &StatusArgs, env_socket: Option<OsString>, defaults: &Defaults) -> Result<PathBuf, Vec<String>> {
+    if let Some(path) = &args.control_socket {
+        return Ok(path.clone());
+    }
+    if let Some(path) = env_socket.filter(|s| !s.is_empty()) {
+        return Ok(path.into());
+    }
+    let (file, named) = match &args.config {
+        Some(path) => (Some(path.as_path()), true),
+        None => (defaults.config_file.as_deref(), false),
+    };
+    let config = load(file, named).map_err(|e| e.lines(file.unwrap_or(Path::new("-"))))?;
+    Ok(config
+        .control_socket
+        .unwrap_or_else(|| status_socket(defaults, |p| p.exists())))
+}
 
 pub fn fetch(socket: &Path) -> anyhow::Result<StatusReport> {
     let mut stream = UnixStream::connect(socket)
@@ -38,6 +72,7 @@ pub fn print(report: &StatusReport, json: bool) -> anyhow::Result<()> {
         writeln!(out)?;
     } else {
         out.write_all(render_table(report, unix_now()).as_bytes())?;
+        out.flush()?;
     }
     Ok(())
 }
@@ -57,6 +92,15 @@ pub fn render_table(report: &StatusReport, now_unix: u64) -> String {
     for st in &report.sessions {
         s.push_str(&render_session(st, now_unix));
     }
+    let counters: Vec<String> = report
+        .counters
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect();
+    if !counters.is_empty() {
+        s.push_str(&format!("\ncounters: {}\n", counters.join(", ")));
+    }
     s
 }
 
@@ -71,7 +115,7 @@ fn render_session(st: &SessionStatus, now_unix: u64) -> String {
         .map(|ms| format!("{} ago", human_duration(ms / 1000)))
         .unwrap_or_else(|| "never".to_owned());
     format!(
-        "\nsession {}\n  user: {} ({})\n  client: {}\n  mosh-server: pid {}, 127.0.0.1:{}\n  since: {} ago\n  last heard: {}\n  transfer: {} datagrams, {} to server; {} datagrams, {} to client\n",
+        "\nsession {}\n  user: {} ({})\n  client: {}\n  mosh-server: pid {}, 127.0.0.1:{}\n  since: {} ago\n  last heard: {}\n  transfer: {}, {} to server; {}, {} to client\n",
         st.sid,
         st.user,
         st.uid,
@@ -80,11 +124,15 @@ fn render_session(st: &SessionStatus, now_unix: u64) -> String {
         st.server_port,
         human_duration(now_unix.saturating_sub(st.since_unix)),
         heard,
-        st.to_server_packets,
+        datagrams(st.to_server_packets),
         human_bytes(st.to_server_bytes),
-        st.to_client_packets,
+        datagrams(st.to_client_packets),
         human_bytes(st.to_client_bytes),
     )
+}
+
+fn datagrams(n: u64) -> String {
+    format!("{n} datagram{}", if n == 1 { "" } else { "s" })
 }
 
 fn human_duration(secs: u64) -> String {
@@ -127,13 +175,14 @@ mod tests {
                 to_client_packets: 4,
                 to_client_bytes: 100,
             }],
-            counters: Default::default(),
+            counters: [("unknown_sid".to_owned(), 2), ("probes".to_owned(), 0)].into(),
         };
         let t = render_table(&report, 220);
         assert!(t.starts_with("moshd: listening on 0.0.0.0:60001; 1 session\n"), "{t}");
         assert!(t.contains("user: alice (1001)"));
         assert!(t.contains("client: 198.51.100.2:40000 (framed)"));
         assert!(t.contains("since: 2m 0s ago"));
-        assert!(t.contains("3 datagrams, 2.0 KiB to server"));
+        assert!(t.contains("transfer: 3 datagrams, 2.0 KiB to server; 4 datagrams, 100 B to client\n"), "{t}");
+        assert!(t.ends_with("\ncounters: unknown_sid 2\n"), "only the counters that counted: {t}");
     }
 }
