@@ -315,7 +315,7 @@ impl Daemon {
                     info!(%sid, uid, port, pid, "session registered")
                 }
                 Event::ClientConfirmed { sid, addr, framed } => {
-                    info!(%sid, client = %addr, kind = if framed { "framed" } else { "stock" }, "client confirmed")
+                    info!(%sid, client = %addr, kind = %if framed { "framed" } else { "stock" }, "client confirmed")
                 }
                 Event::ClientMoved { sid, from, to } => info!(%sid, %from, %to, "client moved"),
                 Event::Ended { sid, uid } => info!(%sid, uid, "session ended"),

@@ -24,7 +24,7 @@ pub enum Refusal {
     SidInUse,
     #[error("moshd is full ({0} sessions)")]
     Full(usize),
-    #[error("you already have {0} sessions, the most moshd allows one user")]
+    #[error("you already have {}, the most moshd allows one user", count_sessions(*.0))]
     UserFull(usize),
     #[error("no UDP socket is bound at 127.0.0.1:{0}")]
     NoSocket(u16),
@@ -38,6 +38,14 @@ pub enum Refusal {
     ProcessNotYours(u32),
     #[error("process {pid} does not hold UDP port {port}")]
     ProcessNotOnPort { pid: u32, port: u16 },
+}
+
+fn count_sessions(n: usize) -> String {
+    if n == 1 {
+        "1 session".to_owned()
+    } else {
+        format!("{n} sessions")
+    }
 }
 
 /// Checks the ownership rules. Caps and sid uniqueness are the table's.

@@ -58,7 +58,7 @@ fn a_broken_file_on_sighup_keeps_the_old_limits() {
     let servers = [udp(), udp()];
     assert!(matches!(m.register(Sid([0x50; 8]), servers[0].local_addr().unwrap().port()), Response::Registered { .. }));
     let why = refusal(m.register(Sid([0x51; 8]), servers[1].local_addr().unwrap().port()));
-    assert!(why.contains("you already have 1 sessions"), "the old limit holds: {why}");
+    assert!(why.contains("you already have 1 session,"), "the old limit holds: {why}");
 }
 
 #[test]

@@ -29,6 +29,8 @@ impl Moshd {
 
     fn start_with(dir: PathBuf, port: u16, extra: &[&str]) -> Moshd {
         let child = Command::new(env!("CARGO_BIN_EXE_moshd"))
+            // Never a host's /etc/mosh/moshd.toml: only what the test says.
+            .args(["--config", "/dev/null"])
             .args(extra)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
@@ -257,6 +259,8 @@ fn port_in_use_is_a_one_line_error() {
     let port = taken.local_addr().unwrap().port();
     let dir = std::env::temp_dir().join(format!("moshd-it-inuse-{}", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_moshd"))
+            // Never a host's /etc/mosh/moshd.toml: only what the test says.
+            .args(["--config", "/dev/null"])
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .arg("--control-socket")
         .arg(dir.join("c.sock"))
@@ -413,6 +417,8 @@ fn drops_privileges_after_binding_a_low_port() {
     std::fs::create_dir_all(&dir).unwrap();
     let state_dir = dir.join("state");
     let child = Command::new(env!("CARGO_BIN_EXE_moshd"))
+            // Never a host's /etc/mosh/moshd.toml: only what the test says.
+            .args(["--config", "/dev/null"])
         .args(["--user", "nobody", "--listen", &format!("127.0.0.1:{low}")])
         .arg("--control-socket")
         .arg(dir.join("control.sock"))
@@ -457,6 +463,8 @@ fn control_socket_permissions_are_as_documented() {
     // moshd makes the socket's directory when it is missing.
     let sock_dir = dir.join("run");
     let child = Command::new(env!("CARGO_BIN_EXE_moshd"))
+            // Never a host's /etc/mosh/moshd.toml: only what the test says.
+            .args(["--config", "/dev/null"])
         .args(["--listen", &format!("127.0.0.1:{}", free_port())])
         .arg("--control-socket")
         .arg(sock_dir.join("control.sock"))

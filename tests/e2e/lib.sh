@@ -78,7 +78,8 @@ e2e_moshd_start() {
 	E2E_MUX_SERVER="$LAB_BIN/mosh-server-mux --control-socket $E2E_MOSHD_SOCK"
 	E2E_MOSHD_PID=$(lab_spawn server moshd env RUST_LOG=${E2E_MOSHD_LOG:-debug} "$LAB_BIN/moshd" \
 		--listen "0.0.0.0:$E2E_MOSHD_PORT" --listen "[::]:$E2E_MOSHD_PORT" \
-		--control-socket "$E2E_MOSHD_SOCK" --state-file "$LAB_DIR/moshd/state.json" "$@")
+		--control-socket "$E2E_MOSHD_SOCK" --state-file "$LAB_DIR/moshd/state.json" \
+		--config /dev/null "$@")
 	lab_defer kill "$E2E_MOSHD_PID"
 	local i
 	for i in $(seq 1 50); do
@@ -176,7 +177,8 @@ e2e_moshd_start_again() {
 	echo "--- test: starting $bin ---" >>"$LAB_DIR/moshd.log"
 	E2E_MOSHD_PID=$(lab_spawn server moshd env RUST_LOG=debug "$bin" \
 		--listen "0.0.0.0:$E2E_MOSHD_PORT" --listen "[::]:$E2E_MOSHD_PORT" \
-		--control-socket "$E2E_MOSHD_SOCK" --state-file "$LAB_DIR/moshd/state.json" "$@")
+		--control-socket "$E2E_MOSHD_SOCK" --state-file "$LAB_DIR/moshd/state.json" \
+		--config /dev/null "$@")
 	# (no lab_defer kill: lab_down ends everything in the server namespace, and a deferred kill
 	# of a pid that may have exited by then could hit a stranger that reused it)
 	for i in $(seq 1 50); do
