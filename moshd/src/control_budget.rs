@@ -24,7 +24,7 @@ pub struct ControlLimits {
 impl Default for ControlLimits {
     fn default() -> Self {
         ControlLimits {
-            max_connections: 64,
+            max_connections: 1024,
             max_per_uid: 8,
             per_uid_rate: Rate { per_second: 10.0, burst: 20.0 },
             max_uids: 4096,

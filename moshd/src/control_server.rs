@@ -61,13 +61,30 @@ pub async fn serve(daemon: Rc<Daemon>, listener: UnixListener) {
             debug!(uid, ?why, "control connection refused");
             continue;
         }
-        let (daemon, budget) = (daemon.clone(), budget.clone());
+        let daemon = daemon.clone();
+        // Released on drop: a request that panics or is cancelled must not
+        // keep its slot for the life of moshd.
+        let slot = Slot { budget: budget.clone(), uid };
         spawn_local(async move {
             if let Err(e) = tokio::time::timeout(CONNECTION_TIMEOUT, handle(daemon, stream, uid)).await {
                 debug!("control connection timed out: {e}");
             }
-            budget.borrow_mut().release(uid);
+            drop(slot);
         });
+    }
+}
+
+/// A control connection's place in the budget, given back when dropped.
+struct Slot {
+    budget: Rc<RefCell<ControlBudget>>,
+    uid: u32,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut b) = self.budget.try_borrow_mut() {
+            b.release(self.uid);
+        }
     }
 }
 

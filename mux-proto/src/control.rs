@@ -111,7 +111,9 @@ fn decode<T: for<'de> Deserialize<'de>>(line: &[u8], max: usize) -> Result<T, Co
         // serde_json's messages name the field and column: enough to act on,
         // and never an echo of more than a few bytes of the input.
         let mut text = e.to_string();
-        text.truncate(200);
+        // serde_json quotes unknown names back: cut on a character boundary.
+        let cut = (0..=text.len().min(200)).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        text.truncate(cut);
         ControlError::Invalid(text)
     })
 }
@@ -145,6 +147,15 @@ mod tests {
                 ssh_client: Some("198.51.100.2".parse().unwrap()),
             })
         );
+    }
+
+    #[test]
+    fn long_unknown_names_in_many_byte_characters_are_refused_not_panicked() {
+        // Found by AFL: the error quotes the name, and byte 200 fell inside a character.
+        for n in 80..110 {
+            let line = format!("{{\"op\":\"{}\"}}\n", "é".repeat(n));
+            assert!(decode_request(line.as_bytes()).is_err());
+        }
     }
 
     #[test]
