@@ -1,0 +1,18 @@
+//! Tools for benchmarking mosh-mux (issue 5), used by `scripts/bench`.
+//!
+//! The binaries are thin: `loadgen` (synthetic client sessions: paced or
+//! closed-loop load, round-trip times), `udpecho` (synthetic inner
+//! mosh-servers that register with moshd and echo), `minfwd` (the minimal
+//! userspace forwarder baseline) and `udprtt` (a ping-pong latency probe,
+//! also usable as the "mosh-client" child of mosh-client-mux). What they share
+//! lives here, one concept per module.
+
+pub mod control;
+pub mod epoll;
+pub mod identity;
+pub mod mmsg;
+pub mod pacer;
+pub mod payload;
+pub mod rlimit;
+pub mod sids;
+pub mod stats;
