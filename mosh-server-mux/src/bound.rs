@@ -6,50 +6,18 @@
 //! stock mosh; the user should hear about it. /proc/net/udp{,6} shows the
 //! local address of each UDP socket with its owner's uid.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use mosh_mux_proto::proc_net::parse_line;
+use std::net::IpAddr;
 
 /// The local addresses bound to `port` by sockets of `uid`, from the text of
-/// /proc/net/udp or /proc/net/udp6.
+/// /proc/net/udp or /proc/net/udp6 (parsed as moshd parses it).
 pub fn bound_addresses(table: &str, port: u16, uid: u32) -> Vec<IpAddr> {
     table
         .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_ascii_whitespace().collect();
-            let (addr, entry_port) = parse_local(fields.get(1)?)?;
-            let entry_uid: u32 = fields.get(7)?.parse().ok()?;
-            (entry_port == port && entry_uid == uid).then_some(addr)
-        })
+        .filter_map(parse_line)
+        .filter(|e| e.port == port && e.uid == uid)
+        .map(|e| e.ip)
         .collect()
-}
-
-/// Parses "0100007F:A43C" (IPv4) or a 32-hex-digit IPv6 address and port.
-/// The kernel prints each 32-bit word of the address in host (little-endian) order.
-fn parse_local(field: &str) -> Option<(IpAddr, u16)> {
-    let (addr, port) = field.split_once(':')?;
-    let port = u16::from_str_radix(port, 16).ok()?;
-    let words: Vec<u32> = (0..addr.len() / 8)
-        .map(|i| {
-            addr.get(i * 8..i * 8 + 8)
-                .and_then(|w| u32::from_str_radix(w, 16).ok())
-        })
-        .collect::<Option<_>>()?;
-    let mut bytes = Vec::with_capacity(16);
-    for w in &words {
-        bytes.extend_from_slice(&w.swap_bytes().to_be_bytes());
-    }
-    match (addr.len(), bytes.len()) {
-        (8, 4) => Some((
-            IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3])),
-            port,
-        )),
-        (32, 16) => {
-            let mut b = [0u8; 16];
-            b.copy_from_slice(&bytes);
-            Some((IpAddr::V6(Ipv6Addr::from(b)), port))
-        }
-        _ => None,
-    }
 }
 
 /// Whether an address only accepts traffic from this host.
@@ -81,6 +49,7 @@ pub fn read_tables() -> Vec<String> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::net::Ipv6Addr;
 
     const UDP: &str = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
 10400: 0100007F:A43C 00000000:0000 07 00000000:00000000 00:00000000 00000000  1000        0 12509 2 00000000cbc5a808 0

@@ -1,6 +1,7 @@
 //! moshd: one public UDP port for every mosh session on a host.
 //!
-//! The sans-IO core (`router`, `registration`, `rate`, `proc_net`) decides;
+//! The sans-IO core (`router`, `registration`, `rate`; the table parsing in
+//! `mosh_mux_proto::proc_net`) decides;
 //! the tokio shell (`daemon` and friends) moves bytes and reads /proc.
 //! Running it as a service: `cli` (the command line), `config` (the file),
 //! `paths` and `settings` (defaults and precedence), all pure; `logging`,

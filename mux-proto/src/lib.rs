@@ -11,6 +11,7 @@ pub mod connect_line;
 pub mod control;
 pub mod header;
 pub mod port;
+pub mod proc_net;
 pub mod sid;
 #[cfg(feature = "udp")]
 pub mod udp_ecn;
