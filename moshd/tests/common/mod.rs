@@ -30,7 +30,7 @@ pub fn free_port() -> u16 {
 
 pub fn udp() -> UdpSocket {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(700))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
     s
 }
 
