@@ -2,13 +2,13 @@
 //!
 //! mosh-server prints, forks, and its parent exits; the detached child keeps
 //! serving. We read both pipes on two small threads (so neither can block
-//! the other), pass lines on as [`scan`](crate::scan) decides, and wait for
+//! the other), pass lines on as [`scan`](mosh_server_mux::scan) decides, and wait for
 //! the parent, all under one overall deadline. Whatever goes wrong, nothing
 //! it started is left running.
 
 use crate::lines::{read_capped_line, Line};
 use crate::procs::{self, Detached};
-use crate::scan::{Action, Scanner, Stream, MAX_LINE_LEN};
+use mosh_server_mux::scan::{Action, Scanner, Stream, MAX_LINE_LEN};
 use anyhow::{anyhow, bail, Context, Result};
 use mosh_mux_proto::connect_line::ConnectLine;
 use std::ffi::OsString;
@@ -85,7 +85,7 @@ fn run(program: &Path, args: &[OsString], timeout: Duration) -> Result<Started> 
         if scanner.gave_up() {
             let _ = child.kill();
             let _ = child.wait();
-            bail!("{}", crate::scan::ScanError::TooMuchOutput);
+            bail!("{}", mosh_server_mux::scan::ScanError::TooMuchOutput);
         }
         if now >= deadline {
             let _ = child.kill();

@@ -16,7 +16,6 @@ mod control;
 mod lines;
 mod locate;
 mod procs;
-mod scan;
 mod stock_args;
 
 use anyhow::Result;

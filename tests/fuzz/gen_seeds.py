@@ -135,6 +135,21 @@ def connect_seeds():
     }
 
 
+def scan_seeds():
+    """The scan target's input: one line per record, a first byte choosing the stream (0 stdout,
+    1 stderr). Real start-ups from connect_seeds, interleaved as the two pipes may deliver them."""
+    def lines(stream, text):
+        return b"".join(bytes([stream]) + l + b"\n" for l in text.split(b"\n") if l)
+    c = connect_seeds()
+    return {
+        "loopback": lines(0, c["stdout-loopback"]) + lines(1, c["stderr-loopback"]),
+        "stderr-first": lines(1, c["stderr-any"]) + lines(0, c["stdout-any"]),
+        "pty-crlf": lines(0, c["pty"]) + lines(1, b"[mosh-server detached, pid = 3559]\r"),
+        "two-connects": lines(0, c["stdout-loopback"] + c["stdout-any"]) + lines(1, c["stderr-loopback"]),
+        "connect-on-stderr": lines(1, c["stdout-loopback"] + c["stderr-loopback"]),
+    }
+
+
 def config_seeds():
     return {
         "full.toml": b'# ~/.config/mosh/mux.toml\ncontrol_socket = "/run/moshd/control.sock"\n'
@@ -241,6 +256,10 @@ DICTS = {
         b"65536", b"gflLFw38EcGhIYzas1qLZA", b"/////////////////////w", b"==",
         "\u2003".encode(), "\u00a0".encode(), "\u00e9".encode(), b"\xff",
     ],
+    "scan": [
+        b"\x00MOSH CONNECT ", b"\x01[mosh-server detached, pid = ", b"]", b"\r", b"\n\x00",
+        b"\n\x01", b"60001", b"gflLFw38EcGhIYzas1qLZA", b"\xff",
+    ],
     "config": [
         b"control_socket", b"mosh_server", b"mosh_client", b" = ", b'"""', b"'''", b"[", b"]",
         b"[[", b"]]", b"#", b"\n", b"\r\n", b"\\u00e9", "\u00e9".encode(), b"{ a = 1 }",
@@ -267,6 +286,7 @@ def main():
         ("control", control_seeds()),
         ("connect_line", connect_seeds()),
         ("config", config_seeds()),
+        ("scan", scan_seeds()),
     ]:
         d = os.path.join(SEEDS, target)
         os.makedirs(d)

@@ -13,6 +13,7 @@
 //! | `control` | `mosh_mux_proto::control::{decode_request, decode_response}` | any local user (moshd's control socket) |
 //! | `connect_line` | `mosh_mux_proto::connect_line::{parse_connect_line, parse_detached_pid}` | a wrong or broken mosh-server |
 //! | `config` | `mosh_mux_proto::config::WrapperConfig::parse` | a broken config file |
+//! | `scan` | `mosh_server_mux::scan::Scanner`, line by line over both streams | a wrong or broken mosh-server |
 
 pub mod router;
 
@@ -24,12 +25,13 @@ use mosh_mux_proto::port::{parse_port, PortMode};
 use mosh_mux_proto::{Notice, SessionKey};
 
 /// Every target by name, for the seed replay and the AFL binaries.
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, fn(&[u8])); 6] = [
     ("header", header),
     ("router", router::run),
     ("control", control),
     ("connect_line", connect_line),
     ("config", config),
+    ("scan", scan),
 ];
 
 /// The datagram header: classification by first byte and length; and, on
@@ -143,6 +145,53 @@ pub fn connect_line(data: &[u8]) {
                 assert!(field.bytes().all(|b| b.is_ascii_digit()));
             }
         }
+    }
+}
+
+/// mosh-server-mux's scanner of mosh-server's start-up output, fed the way
+/// `child.rs` feeds it. Input: lines split at `\n`; each line's first byte
+/// picks the stream (bit 0: stderr) and is dropped; lines longer than
+/// `MAX_LINE_LEN` are cut and flagged, as the capped reader does.
+pub fn scan(data: &[u8]) {
+    use mosh_server_mux::scan::{Action, Scanner, Stream, MAX_LINES, MAX_LINE_LEN};
+    let mut scanner = Scanner::new();
+    let mut fed = 0;
+    let mut connects = Vec::new();
+    let mut pids = Vec::new();
+    for raw in data.split(|&b| b == b'\n') {
+        let Some((&selector, line)) = raw.split_first() else { continue };
+        let stream = if selector & 1 == 1 { Stream::Stderr } else { Stream::Stdout };
+        let truncated = line.len() > MAX_LINE_LEN;
+        let line = &line[..line.len().min(MAX_LINE_LEN)];
+        let action = scanner.feed(stream, line, truncated);
+        fed += 1;
+        let text = String::from_utf8_lossy(line);
+        let connect = parse_connect_line(text.trim_start());
+        if fed > MAX_LINES {
+            assert!(scanner.gave_up(), "more than {MAX_LINES} lines read without giving up");
+            assert_eq!(action, Action::Hold, "a line past the cap was passed on");
+            continue;
+        }
+        // A MOSH CONNECT line from mosh-server never reaches `mosh`: it
+        // would be taken for ours (on stderr, whether it parses or not).
+        if stream == Stream::Stderr && text.trim_start().starts_with("MOSH CONNECT") {
+            assert_eq!(action, Action::Hold, "a MOSH CONNECT line on stderr was passed on");
+        }
+        if stream == Stream::Stdout && connect.is_some() {
+            assert_eq!(action, Action::Hold, "a MOSH CONNECT line on stdout was passed on");
+        }
+        if let (Stream::Stdout, Some(Ok(c)), false) = (stream, connect, truncated) {
+            connects.push((c.port, c.key_text().to_owned()));
+        }
+        if stream == Stream::Stderr && !text.trim_start().starts_with("MOSH CONNECT") {
+            pids.extend(parse_detached_pid(&text));
+        }
+    }
+    if let Ok((c, pid)) = scanner.finish() {
+        // Accepted only from exactly one good connect line and one pid.
+        assert_eq!(connects, vec![(c.port, c.key_text().to_owned())]);
+        assert!(!pids.is_empty() && pids.iter().all(|&p| p == pid), "pid {pid} from {pids:?}");
+        assert!(fed <= MAX_LINES);
     }
 }
 

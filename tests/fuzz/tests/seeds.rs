@@ -53,6 +53,22 @@ fn seeds_are_accepted_where_they_should_be() {
     let pty = String::from_utf8(read("connect_line", "pty")).unwrap();
     assert!(pty.lines().any(|l| matches!(mosh_mux_proto::connect_line::parse_connect_line(l.trim_start()), Some(Ok(_)))));
     assert!(pty.lines().any(|l| mosh_mux_proto::connect_line::parse_detached_pid(l).is_some()));
+    // The scan seeds: real start-ups are accepted, broken ones refused.
+    let scan = |f: &str| {
+        use mosh_server_mux::scan::{Scanner, Stream};
+        let mut s = Scanner::new();
+        for l in read("scan", f).split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let stream = if l[0] & 1 == 1 { Stream::Stderr } else { Stream::Stdout };
+            s.feed(stream, &l[1..], false);
+        }
+        s.finish().is_ok()
+    };
+    for ok in ["loopback", "stderr-first", "pty-crlf"] {
+        assert!(scan(ok), "{ok}");
+    }
+    for bad in ["two-connects", "connect-on-stderr"] {
+        assert!(!scan(bad), "{bad}");
+    }
     let full = String::from_utf8(read("config", "full.toml")).unwrap();
     assert!(mosh_mux_proto::config::WrapperConfig::parse(&full).is_ok());
 }
