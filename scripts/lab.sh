@@ -30,7 +30,7 @@ LAB_DEFERRED=()
 _lab_log() { printf 'lab: %s\n' "$*" >&2; }
 _lab_die() { _lab_log "error: $*"; return 1; }
 
-# Record a resource for teardown: "ns NAME" | "user NAME" | "tmux SOCKET".
+# Record a resource for teardown: "ns NAME" | "user NAME" | "tmux SOCKET" | "delay NS DEV".
 _lab_record() { printf '%s\n' "$*" >>"$LAB_DIR/resources"; }
 
 # Skip (exit 77) when the lab cannot exist at all here: not root, or no network namespaces.
@@ -251,14 +251,20 @@ _lab_live() {
 _lab_teardown_dir() {
 	local dir=$1 kind name rest pid round pids
 	[[ $dir =~ ^/tmp/mmx[0-9a-f]{4}$ && -f $dir/resources ]] || return 0
-	local nss=() users=() socks=()
+	local nss=() users=() socks=() delays=() dns ddev
 	while read -r kind name rest; do
 		case $kind in
 		ns) nss+=("$name") ;;
 		user) users+=("$name") ;;
 		tmux) socks+=("$name") ;;
+		delay) delays+=("$name $rest") ;;
 		esac
 	done <"$dir/resources"
+	# Delays first (lab_delay): their rules go before the programs serving them are killed below.
+	for name in "${delays[@]}"; do
+		read -r dns ddev <<<"$name"
+		_lab_delay_stop "$dir" "$dns" "$ddev" now 2>/dev/null
+	done
 	# tmux servers run in the root namespace: kill the one listening on our socket, by pid.
 	for name in "${socks[@]}"; do
 		pid=$(TMUX='' tmux -S "$name" display-message -p '#{pid}' 2>/dev/null) || pid=
@@ -507,10 +513,13 @@ lab_router_ce() {
 	} | ip netns exec "$LAB_ROUTER_NS" nft -f -
 }
 
-# lab_have_netem : true when tc netem works here (many minimal kernels lack sch_netem).
+# lab_have_netem [NS] : true when tc netem works here (many minimal kernels lack sch_netem);
+# tried on NS's loopback (default: the router).
 lab_have_netem() {
-	ip netns exec "$LAB_ROUTER_NS" tc qdisc replace dev lo root netem delay 1ms >/dev/null 2>&1 || return 1
-	ip netns exec "$LAB_ROUTER_NS" tc qdisc del dev lo root >/dev/null 2>&1
+	local ns
+	ns=$(_lab_ns "${1:-router}")
+	ip netns exec "$ns" tc qdisc replace dev lo root netem delay 1ms >/dev/null 2>&1 || return 1
+	ip netns exec "$ns" tc qdisc del dev lo root >/dev/null 2>&1
 	return 0
 }
 
@@ -525,6 +534,109 @@ lab_netem() {
 	else
 		ip netns exec "$ns" tc qdisc replace dev "$dev" root netem "$@"
 	fi
+}
+
+# lab_delay NS DEV MS : delay UDP that NS forwards out of DEV by MS milliseconds (one way; the
+# round trip of a flow through DEV grows by MS). "lab_delay NS DEV off" removes it; lab_down
+# removes it too. Sets LAB_DELAY_VIA to how it is done:
+#  - "netem": tc netem on DEV where the kernel has it (lab_have_netem). netem delays everything
+#    leaving DEV, TCP and the namespace's own packets included.
+#  - "nfqueue": otherwise (no sch_netem, as on the 6.18 kernel the lab was written on; nftables
+#    cannot hold packets, and this kernel lacks nft's queue expression too): an iptables-nft rule
+#    (FORWARD -o DEV -p udp -j NFQUEUE, queue number = DEV's ifindex) hands those packets to
+#    nfdelay ($MOSH_MUX_BIN/nfdelay, from the mosh-mux-bench crate; LAB_NFDELAY overrides), which
+#    runs in NS, holds each for MS ms and accepts it, in arrival order, at most 4096 at once
+#    (more are dropped and counted). No --queue-bypass: the rule exists only while nfdelay
+#    serves the queue (it is added after nfdelay has bound it, removed before nfdelay is
+#    stopped), and a delay that silently stopped would falsify a measurement. nfdelay exits by
+#    itself after LAB_DELAY_MAX_S seconds (default 3600) whatever happens; its log, ending with a
+#    line of counters ("nfdelay: exit ... dropped_over_bound=N ..."), is $LAB_DIR/nfdelay-DEV.log.
+#    Beware: whenever a netfilter hook of NS goes away (an nft table with a base chain deleted,
+#    as "lab_router_loss 0" does), the kernel drops every packet then held (counted as flushed).
+# LAB_DELAY_VIA=netem|nfqueue set beforehand forces one way (e.g. to try nfqueue on a kernel that
+# has netem).
+lab_delay() {
+	local ns dev=$2 ms=${3:-} via=${LAB_DELAY_VIA:-} state q pid bin i
+	ns=$(_lab_ns "$1")
+	[[ $dev =~ ^[a-zA-Z0-9_.-]{1,15}$ ]] || _lab_die "lab_delay: bad device '$dev'" || return 1
+	state="$LAB_DIR/delay-$ns-$dev"
+	if [[ $ms == off ]]; then
+		_lab_delay_stop "$LAB_DIR" "$ns" "$dev"
+		return
+	fi
+	[[ $ms =~ ^[0-9]+$ && $ms -ge 1 && $ms -le 10000 ]] ||
+		_lab_die "lab_delay NS DEV MS|off (MS: 1-10000)" || return 1
+	[[ ! -e $state ]] || _lab_delay_stop "$LAB_DIR" "$ns" "$dev"
+	case $via in
+	netem | nfqueue) ;;
+	'') if lab_have_netem "$ns"; then via=netem; else via=nfqueue; fi ;;
+	*) _lab_die "LAB_DELAY_VIA must be netem or nfqueue" || return 1 ;;
+	esac
+	LAB_DELAY_VIA=$via
+	if [[ $via == netem ]]; then
+		lab_netem "$ns" "$dev" delay "${ms}ms" || return 1
+		echo "netem" >"$state"
+		_lab_record "delay $ns $dev"
+		return 0
+	fi
+	command -v iptables-nft >/dev/null ||
+		_lab_die "lab_delay: no tc netem and no iptables-nft (Debian: apt-get install iptables)" || return 1
+	bin=${LAB_NFDELAY:-${MOSH_MUX_BIN:-}/nfdelay}
+	[[ -x $bin ]] || _lab_die "lab_delay: no tc netem and no nfdelay at '$bin' (cargo build --release)" || return 1
+	install -m 0755 "$bin" "$LAB_BIN/nfdelay"
+	q=$(ip -n "$ns" -o link show dev "$dev" | cut -d: -f1)
+	[[ $q =~ ^[0-9]+$ ]] || _lab_die "lab_delay: no device $dev in $ns" || return 1
+	_lab_record "delay $ns $dev"
+	pid=$(lab_spawn "$ns" "nfdelay-$dev" "$LAB_BIN/nfdelay" --queue "$q" --delay-ms "$ms" \
+		--max-lifetime "${LAB_DELAY_MAX_S:-3600}")
+	echo "nfqueue $q $pid $ms" >"$state"
+	# Bound when the kernel lists the queue (per namespace: /proc/net follows the reader's).
+	for ((i = 0; i < 100; i++)); do
+		# shellcheck disable=SC2016 # an awk program
+		ip netns exec "$ns" awk -v q="$q" '$1 == q { f = 1 } END { exit !f }' \
+			/proc/net/netfilter/nfnetlink_queue 2>/dev/null && break
+		[[ -n $(_lab_live "$pid") ]] || break
+		sleep 0.05
+	done
+	if ((i == 100)) || [[ -z $(_lab_live "$pid") ]]; then
+		cat "$LAB_DIR/nfdelay-$dev.log" >&2
+		_lab_delay_stop "$LAB_DIR" "$ns" "$dev"
+		_lab_die "lab_delay: nfdelay did not bind queue $q" || return 1
+	fi
+	ip netns exec "$ns" iptables-nft -A FORWARD -o "$dev" -p udp -j NFQUEUE --queue-num "$q" ||
+		{ _lab_delay_stop "$LAB_DIR" "$ns" "$dev"; return 1; }
+}
+
+# _lab_delay_stop DIR NS DEV [now] : undo lab_delay for NS DEV of the lab in DIR, if it is on:
+# the rule first, then (after the delay, so that nothing held leaves early, unless "now") nfdelay,
+# waiting (bounded) for its exit line. Works from another process (teardown); never fails.
+_lab_delay_stop() {
+	local dir=$1 ns=$2 dev=$3 now=${4:-} state via q pid ms i
+	state="$dir/delay-$ns-$dev"
+	[[ -f $state ]] || return 0
+	read -r via q pid ms <"$state" || true
+	rm -f "$state"
+	if [[ $via == netem ]]; then
+		[[ ! -e /run/netns/$ns ]] || ip netns exec "$ns" tc qdisc del dev "$dev" root 2>/dev/null || true
+		return 0
+	fi
+	[[ $q =~ ^[0-9]+$ && $pid =~ ^[0-9]+$ && $ms =~ ^[0-9]+$ ]] || return 0
+	[[ -e /run/netns/$ns ]] || return 0
+	ip netns exec "$ns" iptables-nft -D FORWARD -o "$dev" -p udp -j NFQUEUE --queue-num "$q" 2>/dev/null || true
+	# Only our nfdelay: the pid must still be in that namespace with that name.
+	ip netns pids "$ns" 2>/dev/null | grep -x "$pid" >/dev/null &&
+		[[ $(cat "/proc/$pid/comm" 2>/dev/null) == nfdelay ]] || return 0
+	if [[ $now != now ]]; then
+		sleep "$(printf '0.%03d' $((ms % 1000)))"
+		sleep $((ms / 1000))
+	fi
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < 50; i++)); do
+		[[ -n $(_lab_live "$pid") ]] || break
+		sleep 0.1
+	done
+	grep 'nfdelay: exit' "$dir/nfdelay-$dev.log" 2>/dev/null | tail -n 1 | sed 's/^/lab: /' >&2 || true
+	return 0
 }
 
 # tmux wrapper on the lab's private socket (root namespace; panes enter a namespace).

@@ -399,6 +399,76 @@ if have("lab.json"):
     w("Commands: `" + "`, `".join(open(os.path.join(R, "lab-commands.txt")).read().split("\n")[:2]) + "`.")
     w("")
 
+# ------------------------------------------------------------------ lossy, slow link (--full only)
+def lossy_section(results, mode, command):
+    """The "Lossy, slow link" section, as lines: the timings tests/e2e/test_fault_lossy.sh wrote
+    (lossy-timings.txt in RESULTS), or why there are none (--quick skips the test; a failed run
+    leaves lossy-status.txt)."""
+    lines = ["## Lossy, slow link", ""]
+    path = os.path.join(results, "lossy-timings.txt")
+    if not os.path.exists(path):
+        if mode == "quick":
+            lines += ["Skipped in --quick mode: `scripts/bench --full` runs the lossy-link test "
+                      "(`tests/e2e/run fault_lossy`, 20 % loss each way and 300 ms of delay, a minute "
+                      "or two) and shows its timings here.", ""]
+        else:
+            st = os.path.join(results, "lossy-status.txt")
+            rc = open(st).read().strip() if os.path.exists(st) else "?"
+            lines += [f"The lossy-link test failed in this run (exit status {rc}), so there are no "
+                      f"timings. Command: {command}.", ""]
+        return lines
+    link = during = ""
+    rows = {}  # (condition, client) -> (n, p50, p90, max)
+    for line in open(path):
+        f = line.split()
+        if line.startswith("# link: "):
+            link = line[len("# link: "):].strip()
+        elif line.startswith("# during loss: "):
+            during = line[len("# during loss: "):].strip()
+        elif len(f) == 6 and f[1] in ("mux", "stock") and all(x.isdigit() for x in f[2:]):
+            rows[(f[0], f[1])] = tuple(int(x) for x in f[2:])
+
+    def phase(cond):
+        pct_loss = cond[len("loss"):] if cond.startswith("loss") else ""
+        if pct_loss == "0":
+            return "delay, no loss"
+        if pct_loss.isdigit():
+            return f"delay and {pct_loss} % loss each way"
+        return cond
+
+    lines += ["The end-to-end test `tests/e2e/test_fault_lossy.sh`, run by this benchmark: in the namespace "
+              "lab, a mux session (stock `mosh` with `--client=mosh-client-mux --server='mosh-server-mux "
+              "--control-socket …'`, moshd in the server namespace) and a stock mosh session run side by side over the same "
+              "router, and commands are typed into them in turn. Each time is from the Enter key to the "
+              "command's output on the screen (`tmux capture-pane` polled every 20 ms); mosh predicts "
+              "keystrokes but never a command's output, so these are round trips through the link. "
+              "p50 is the median, p90 the nearest-rank 90th percentile.", "",
+              f"Link: {link}.", ""]
+    if during:
+        lines += [f"Measured during the loss phase: {during}.", ""]
+    lines += ["| phase | client | commands | p50 ms | p90 ms | max ms |", "|---|---|---:|---:|---:|---:|"]
+    conds = list(dict.fromkeys(c for c, _ in rows))
+    for cond in conds:
+        for client in ("mux", "stock"):
+            if (cond, client) in rows:
+                n, p50, p90, mx = rows[(cond, client)]
+                lines.append(f"| {phase(cond)} | {client} | {n} | {p50:,} | {p90:,} | {mx:,} |")
+    lines.append("")
+    diffs = []
+    for cond in conds:
+        if (cond, "mux") in rows and (cond, "stock") in rows:
+            m, s_ = rows[(cond, "mux")], rows[(cond, "stock")]
+            diffs.append(f"{phase(cond)}: p50 {m[1] - s_[1]:+,} ms, p90 {m[2] - s_[2]:+,} ms, max {m[3] - s_[3]:+,} ms")
+    if diffs:
+        lines += ["Mux − stock: " + "; ".join(diffs) + ". p90 and max rest on the slowest few commands of a "
+                  "phase (a retransmission or two), and vary from run to run.", ""]
+    lines += [f"Command: {command}.", ""]
+    return lines
+
+
+for line in lossy_section(R, META["mode"], cmd("lossy")):
+    w(line)
+
 # ------------------------------------------------------------------ targets first
 summary = ["## Targets (issue 5)", "", "| target | measured | verdict |", "|---|---|---|"]
 for t, m, ok in targets:
@@ -420,8 +490,9 @@ w("## Reproducing")
 w("")
 w("`scripts/bench --quick` (under 2 minutes) or `scripts/bench --full`, as root on Debian: it installs "
   "gnuplot and mosh's lab prerequisites, builds the release binaries, runs `tests/bench/synthetic.sh` and "
-  "`tests/bench/lab.sh`, and writes this file and `docs/bench/*.png`. The tools are the `mosh-mux-bench` "
-  "crate in `tests/bench/`: `loadgen`, `udpecho`, `minfwd`, `udprtt`.")
+  "`tests/bench/lab.sh` (with `--full`, also the lossy-link test `tests/e2e/run fault_lossy`), and writes "
+  "this file and `docs/bench/*.png`. The tools are the `mosh-mux-bench` crate in `tests/bench/`: "
+  "`loadgen`, `udpecho`, `minfwd`, `udprtt`, and `nfdelay` (the lab's delay where tc netem is missing).")
 w("")
 
 os.makedirs(os.path.dirname(DOC), exist_ok=True)

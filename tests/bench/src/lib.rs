@@ -4,8 +4,11 @@
 //! closed-loop load, round-trip times), `udpecho` (synthetic inner
 //! mosh-servers that register with moshd and echo), `minfwd` (the minimal
 //! userspace forwarder baseline) and `udprtt` (a ping-pong latency probe,
-//! also usable as the "mosh-client" child of mosh-client-mux). What they share
-//! lives here, one concept per module.
+//! also usable as the "mosh-client" child of mosh-client-mux). Two more serve
+//! the namespace lab's tests: `flood` (a bounded random-datagram flood, TEST-NET
+//! only; issue 3) and `nfdelay` (delays forwarded packets through NFQUEUE where
+//! the kernel has no tc netem; issue 4). What they share lives here, one
+//! concept per module.
 
 pub mod control;
 pub mod epoll;
