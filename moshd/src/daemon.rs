@@ -1,9 +1,14 @@
 //! The tokio shell around the router: public UDP sockets, one loopback
 //! candidate socket per (client address, session), the control socket, pid
 //! watchers, persistence and signals. Single-threaded: the router lives in a
-//! RefCell and is borrowed only between awaits, never across one.
+//! RefCell and is borrowed only between awaits, never across one. The
+//! candidate sockets are not tokio's: one task reads them all through one
+//! epoll set (`inner_poll`), with no task or buffer of their own; likewise
+//! one task watches every mosh-server's pidfd through another set.
 
 use crate::control_server;
+use crate::epoll_set::EpollSet;
+use crate::inner_poll::{self, RecvBatch};
 use crate::limits::Limits;
 use crate::pidwatch;
 use crate::router::{ClientRoute, Event, Router};
@@ -13,23 +18,28 @@ use anyhow::Context;
 use mosh_mux_proto::control::{Registration, Response, StatusReport};
 use mosh_mux_proto::udp_ecn::{self, EcnSocket, Received, BATCH};
 use mosh_mux_proto::Sid;
+use nix::sys::epoll::EpollEvent;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::cell::Cell;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::UdpSocket;
 use tokio::sync::Notify;
-use tokio::task::{spawn_local, JoinHandle, LocalSet};
+use tokio::task::{spawn_local, LocalSet};
 use tracing::{debug, info, warn};
 
 /// Receive buffer: mosh datagrams stay under 1280 bytes (plus our header);
-/// anything longer than this is truncated and then refused as not mosh.
+/// anything longer than this is truncated (and from a client then refused
+/// as not mosh). The candidate sockets share one `RecvBatch` of these.
 const DATAGRAM_BUF: usize = 4096;
+/// Exited mosh-servers taken from the pidfd set per round.
+const EXIT_EVENTS: usize = 64;
 /// Socket buffers for the public sockets, to ride out bursts and floods.
 const PUBLIC_SOCKET_BUF: usize = 4 << 20;
 /// How often idle candidates are looked for.
@@ -56,11 +66,6 @@ pub struct Config {
     pub on_ready: Option<Box<dyn FnOnce()>>,
 }
 
-struct CandidateIo {
-    socket: Rc<UdpSocket>,
-    task: JoinHandle<()>,
-}
-
 /// A public socket, with what reads its datagrams' ECN marks.
 struct Listener {
     socket: UdpSocket,
@@ -75,8 +80,14 @@ pub struct Daemon {
     ce_to_server: Cell<u64>,
     listen_names: Vec<String>,
     advertise_port: u16,
-    candidates: RefCell<HashMap<CandKey, CandidateIo>>,
-    watchers: RefCell<HashMap<Sid, JoinHandle<()>>>,
+    /// The candidate sockets (non-blocking, connected to mosh-server), each
+    /// also in `inner`, the epoll set `inner_loop` reads them through.
+    candidates: RefCell<HashMap<CandKey, std::net::UdpSocket>>,
+    inner: EpollSet,
+    /// Each session's mosh-server pidfd (and pid, for the log), each also in
+    /// `exits`, the epoll set `exit_loop` watches.
+    watchers: RefCell<HashMap<Sid, (OwnedFd, u32)>>,
+    exits: EpollSet,
     dirty: Notify,
     state_file: PathBuf,
 }
@@ -107,21 +118,35 @@ fn bind_public(addr: SocketAddr) -> anyhow::Result<UdpSocket> {
 
 /// Raises the soft descriptor limit to the hard one: each session holds a
 /// pidfd and each active client address a socket, so the common default of
-/// 1024 would cap moshd far below its session limit.
-fn raise_fd_limit() {
+/// 1024 would cap moshd far below its session limit. Warns when even the
+/// hard limit is too low for `max_sessions`.
+fn raise_fd_limit(max_sessions: usize) {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        if soft < hard {
-            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
-                warn!("cannot raise the descriptor limit from {soft}: {e}");
-            }
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else { return };
+    let mut limit = soft;
+    if soft < hard {
+        match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => limit = hard,
+            Err(e) => warn!("cannot raise the descriptor limit from {soft}: {e}"),
         }
+    }
+    if let Some(short) = crate::limits::fd_shortfall(max_sessions, limit) {
+        warn!(
+            "the descriptor limit is {limit}, but max_sessions {max_sessions} can need {} \
+             (2 per session, a pidfd and a candidate socket, and {} for moshd itself): sessions \
+             beyond about {} cannot get a candidate socket, and their clients' datagrams are \
+             dropped; raise the hard limit (LimitNOFILE= in moshd's systemd unit) or lower \
+             --max-sessions",
+            short.needed,
+            crate::limits::fd_reserve(),
+            short.sessions_fit,
+        );
     }
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     anyhow::ensure!(!config.listen.is_empty(), "no --listen address");
-    raise_fd_limit();
+    raise_fd_limit(config.limits.max_sessions);
     let mut listeners = Vec::new();
     for addr in &config.listen {
         let socket = bind_public(*addr)?;
@@ -140,6 +165,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .map(|a| a.port())
         .unwrap_or(0);
     let control = control_server::bind(&config.control_socket)?;
+    let inner = EpollSet::new().context("cannot create the candidate sockets' epoll set")?;
+    let exits = EpollSet::new().context("cannot create the pidfds' epoll set")?;
     if let Some(name) = &config.user {
         let (uid, gid) = crate::privileges::drop_to(name, &config.control_socket, &config.state_file)?;
         info!(user = %name, uid, gid, "dropped privileges");
@@ -151,7 +178,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         listen_names,
         advertise_port: config.advertise_port.unwrap_or(first_port),
         candidates: RefCell::new(HashMap::new()),
+        inner,
         watchers: RefCell::new(HashMap::new()),
+        exits,
         dirty: Notify::new(),
         state_file: config.state_file.clone(),
     });
@@ -159,6 +188,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     for i in 0..daemon.listeners.len() {
         spawn_local(public_loop(daemon.clone(), i));
     }
+    spawn_local(inner_loop(daemon.clone()));
+    spawn_local(exit_loop(daemon.clone()));
     spawn_local(control_server::serve(daemon.clone(), control));
     spawn_local(expiry_loop(daemon.clone()));
     spawn_local(persist_loop(daemon.clone()));
@@ -261,14 +292,13 @@ impl Daemon {
             .register(Instant::now(), since, uid, user, reg, &facts)
             .map_err(|r| r.to_string())?;
         self.log_events();
-        let (sid, pid) = (reg.sid, reg.pid);
-        let me = self.clone();
-        let task = spawn_local(async move {
-            let _ = pidwatch::exited(pidfd).await;
-            me.watchers.borrow_mut().remove(&sid);
-            me.end_session(sid, &format!("mosh-server {pid} exited"));
-        });
-        self.watchers.borrow_mut().insert(sid, task);
+        if let Err(e) = self.exits.add(&pidfd, sid_tag(reg.sid)) {
+            // Without the watch the session would outlive its mosh-server.
+            self.router.borrow_mut().end_session(&reg.sid);
+            self.log_events();
+            return Err(format!("cannot watch process {}: {e}", reg.pid));
+        }
+        self.watchers.borrow_mut().insert(reg.sid, (pidfd, reg.pid));
         Ok(())
     }
 
@@ -293,17 +323,28 @@ impl Daemon {
         for key in keys {
             self.close_candidate(key);
         }
-        if let Some(task) = self.watchers.borrow_mut().remove(&sid) {
-            task.abort();
-        }
+        self.unwatch(sid);
         debug!(%sid, why, "session ending");
         self.log_events();
         self.dirty.notify_one();
     }
 
+    /// Stops watching `sid`'s mosh-server: its pidfd leaves the set, closed.
+    /// Returns the pid it watched.
+    fn unwatch(&self, sid: Sid) -> Option<u32> {
+        let (pidfd, pid) = self.watchers.borrow_mut().remove(&sid)?;
+        if let Err(e) = self.exits.remove(&pidfd) {
+            debug!("pidfd not taken out of the epoll set: {e}");
+        }
+        Some(pid)
+    }
+
+    /// Takes a candidate's socket out of the epoll set and closes it.
     fn close_candidate(&self, key: CandKey) {
-        if let Some(io) = self.candidates.borrow_mut().remove(&key) {
-            io.task.abort();
+        let Some(socket) = self.candidates.borrow_mut().remove(&key) else { return };
+        if let Err(e) = self.inner.remove(&socket) {
+            // Closing it below takes it out of the set all the same.
+            debug!("candidate socket not taken out of the epoll set: {e}");
         }
     }
 
@@ -365,7 +406,7 @@ impl Daemon {
         };
         let Some(payload) = datagram.get(payload_at..) else { return };
         let sent = match self.candidates.borrow().get(&key) {
-            Some(io) => udp_ecn::send_now(&*io.socket, payload, None, ce, false),
+            Some(socket) => udp_ecn::send_now(socket, payload, None, ce, false),
             None => return,
         };
         if ce {
@@ -376,17 +417,60 @@ impl Daemon {
         }
     }
 
-    fn open_candidate(self: &Rc<Self>, key: CandKey, server_port: u16) -> io::Result<()> {
-        let std_sock = std::net::UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))?;
-        std_sock.connect(SocketAddrV4::new(Ipv4Addr::LOCALHOST, server_port))?;
-        std_sock.set_nonblocking(true)?;
-        udp_ecn::mark(&std_sock, false, udp_ecn::ECT0)?;
-        let socket = Rc::new(UdpSocket::from_std(std_sock)?);
-        let task = spawn_local(candidate_loop(self.clone(), key, socket.clone()));
-        self.candidates
-            .borrow_mut()
-            .insert(key, CandidateIo { socket, task });
+    /// Opens candidate `key`'s socket to mosh-server and adds it to the
+    /// epoll set `inner_loop` reads.
+    fn open_candidate(&self, key: CandKey, server_port: u16) -> io::Result<()> {
+        let socket = std::net::UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))?;
+        socket.connect(SocketAddrV4::new(Ipv4Addr::LOCALHOST, server_port))?;
+        socket.set_nonblocking(true)?;
+        udp_ecn::mark(&socket, false, udp_ecn::ECT0)?;
+        self.inner.add(&socket, key.0)?;
+        self.candidates.borrow_mut().insert(key, socket);
         Ok(())
+    }
+
+    /// Candidate `key`'s socket is readable (or has an error pending): reads
+    /// one batch into `batch` and sends each datagram on to the candidate's
+    /// client. True if the socket may still hold datagrams (a full batch,
+    /// or an error read before them).
+    fn on_candidate_ready(&self, key: CandKey, batch: &mut RecvBatch<DATAGRAM_BUF>) -> bool {
+        let received = match self.candidates.borrow().get(&key) {
+            Some(socket) => batch.recv(socket),
+            // Closed since the epoll set reported it.
+            None => return false,
+        };
+        let n = match received {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                self.inner_error(key, &e);
+                // Ended with its session; if it had none, stop reading it anyway.
+                self.close_candidate(key);
+                return false;
+            }
+            Err(e) => {
+                // Reading the error cleared it; datagrams queued behind it
+                // are read in the next round.
+                debug!("inner receive failed: {e}");
+                return true;
+            }
+        };
+        for datagram in batch.datagrams() {
+            let route = self.router.borrow_mut().route_from_server(key, datagram.len());
+            let Some(route) = route else {
+                // The router no longer knows this candidate: stop reading it.
+                self.router.borrow_mut().remove_candidate(key);
+                self.close_candidate(key);
+                return false;
+            };
+            self.log_events();
+            if let Some(public) = self.listeners.get(route.listener) {
+                if let Err(e) = udp_ecn::send_now(&public.socket, datagram, Some(route.addr), false, public.v6) {
+                    debug!(client = %route.addr, "reply not sent: {e}");
+                }
+            }
+        }
+        n >= inner_poll::BATCH
     }
 
     /// An error on the inner hop. ECONNREFUSED means nothing listens on the
@@ -436,28 +520,89 @@ async fn public_loop(daemon: Rc<Daemon>, index: usize) {
     }
 }
 
-async fn candidate_loop(daemon: Rc<Daemon>, key: CandKey, socket: Rc<UdpSocket>) {
-    let mut buf = vec![0u8; DATAGRAM_BUF];
+/// Reads every candidate socket: what mosh-servers send goes back out of the
+/// public sockets. One task and one `RecvBatch` for all candidates; each
+/// wake-up takes up to `MAX_EVENTS` ready sockets from the epoll set and up
+/// to `BATCH` datagrams from each, then yields if there may be more (see
+/// `inner_poll` for why readiness is cleared only after a round that
+/// drained everything).
+async fn inner_loop(daemon: Rc<Daemon>) {
+    let mut batch = RecvBatch::<DATAGRAM_BUF>::new();
+    let mut events = [EpollEvent::empty(); inner_poll::MAX_EVENTS];
     loop {
-        let n = match socket.recv(&mut buf).await {
-            Ok(n) => n,
+        let mut guard = match daemon.inner.readable().await {
+            Ok(guard) => guard,
             Err(e) => {
-                daemon.inner_error(key, &e);
-                if e.kind() == io::ErrorKind::ConnectionRefused {
-                    return;
-                }
-                // Any other receive error is transient; do not spin on it.
+                debug!("candidate epoll set not readable: {e}");
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             }
         };
-        let route = daemon.router.borrow_mut().route_from_server(key, n);
-        let Some(route) = route else { return };
-        daemon.log_events();
-        if let Some(public) = daemon.listeners.get(route.listener) {
-            if let Err(e) = udp_ecn::send_now(&public.socket, &buf[..n], Some(route.addr), false, public.v6) {
-                debug!(client = %route.addr, "reply not sent: {e}");
+        let ready = match daemon.inner.ready(&mut events) {
+            Ok(n) => n,
+            Err(e) => {
+                // Readiness kept: the set is asked again after the pause.
+                debug!("candidate epoll_wait failed: {e}");
+                drop(guard);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
             }
+        };
+        let mut more = ready >= events.len();
+        for event in events.iter().take(ready) {
+            more |= daemon.on_candidate_ready(CandKey(event.data()), &mut batch);
+        }
+        if more {
+            // Keep the readiness: a level-triggered socket still holding
+            // datagrams does not wake tokio again by itself.
+            drop(guard);
+            tokio::task::yield_now().await;
+        } else {
+            guard.clear_ready();
+        }
+    }
+}
+
+/// The `u64` a session's pidfd is reported with in the `exits` set.
+fn sid_tag(sid: Sid) -> u64 {
+    u64::from_be_bytes(sid.0)
+}
+
+/// Ends the session of every mosh-server that exits. A pidfd stays readable
+/// once its process has exited, so each one reported leaves the set (in
+/// `end_session`); see `epoll_set` for when readiness may be cleared.
+async fn exit_loop(daemon: Rc<Daemon>) {
+    let mut events = [EpollEvent::empty(); EXIT_EVENTS];
+    loop {
+        let mut guard = match daemon.exits.readable().await {
+            Ok(guard) => guard,
+            Err(e) => {
+                debug!("pidfd epoll set not readable: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let ready = match daemon.exits.ready(&mut events) {
+            Ok(n) => n,
+            Err(e) => {
+                debug!("pidfd epoll_wait failed: {e}");
+                drop(guard);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        for event in events.iter().take(ready) {
+            let sid = Sid(event.data().to_be_bytes());
+            let pid = daemon.watchers.borrow().get(&sid).map(|&(_, pid)| pid);
+            if let Some(pid) = pid {
+                daemon.end_session(sid, &format!("mosh-server {pid} exited"));
+            }
+        }
+        if ready >= events.len() {
+            drop(guard);
+            tokio::task::yield_now().await;
+        } else {
+            guard.clear_ready();
         }
     }
 }

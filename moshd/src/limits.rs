@@ -55,3 +55,50 @@ impl Default for Limits {
         }
     }
 }
+
+/// Descriptors moshd may hold besides its sessions': the control
+/// connections it serves at once, and a few of its own (stdio, the public
+/// and control sockets, the runtime's, files and sockets open for a moment).
+pub fn fd_reserve() -> u64 {
+    crate::control_budget::ControlLimits::default().max_connections as u64 + 64
+}
+
+/// A descriptor limit too low for the session cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FdShortfall {
+    /// Descriptors `max_sessions` sessions can need.
+    pub needed: u64,
+    /// About how many sessions get their descriptors within the limit.
+    pub sessions_fit: u64,
+}
+
+/// Each session holds a pidfd, and once its client is heard a candidate
+/// socket (more only while the client roams): `max_sessions` sessions need
+/// 2 × max_sessions descriptors and the reserve. `None` when `fd_limit`
+/// (RLIMIT_NOFILE) allows that.
+pub fn fd_shortfall(max_sessions: usize, fd_limit: u64) -> Option<FdShortfall> {
+    let needed = (max_sessions as u64).saturating_mul(2).saturating_add(fd_reserve());
+    (needed > fd_limit).then(|| FdShortfall { needed, sessions_fit: fd_limit.saturating_sub(fd_reserve()) / 2 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptor_limit_against_the_session_cap() {
+        let reserve = fd_reserve();
+        assert_eq!(reserve, 1024 + 64);
+        // The default cap needs 2 × 20,000 and the reserve.
+        assert_eq!(fd_shortfall(20_000, 1_048_576), None);
+        assert_eq!(fd_shortfall(20_000, 40_000 + reserve), None);
+        assert_eq!(
+            fd_shortfall(20_000, 40_000 + reserve - 1),
+            Some(FdShortfall { needed: 40_000 + reserve, sessions_fit: 19_999 })
+        );
+        assert_eq!(fd_shortfall(20_000, 20_000), Some(FdShortfall { needed: 40_000 + reserve, sessions_fit: 9_456 }));
+        // A limit below the reserve, and no limit at all.
+        assert_eq!(fd_shortfall(10, 1024), Some(FdShortfall { needed: 20 + reserve, sessions_fit: 0 }));
+        assert_eq!(fd_shortfall(usize::MAX, u64::MAX), None);
+    }
+}

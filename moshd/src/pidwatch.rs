@@ -1,10 +1,9 @@
 //! Knowing when a mosh-server exits: a pidfd becomes readable when its
 //! process ends, with no polling and no race with pid reuse once opened.
+//! moshd watches them all in one epoll set (`daemon::exit_loop`).
 
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
 
 /// Opens a pidfd for `pid` (Linux 5.3+). Fails if the process is gone.
 pub fn open(pid: u32) -> io::Result<OwnedFd> {
@@ -21,14 +20,4 @@ pub fn open(pid: u32) -> io::Result<OwnedFd> {
     let fd = i32::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
     // SAFETY: the kernel just handed us this descriptor; we own it alone.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// Resolves when the process behind `fd` has exited.
-pub async fn exited(fd: OwnedFd) -> io::Result<()> {
-    // SAFETY: the OwnedFd moves into the AsyncFd, which alone owns it until
-    // drop, so the descriptor stays open and names the same pidfd.
-    let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    let _guard = fd.readable().await?;
-    Ok(())
 }

@@ -1,5 +1,6 @@
 //! Reading the kernel's UDP socket tables; the parsing is shared with
-//! mosh-server-mux and lives in `mosh_mux_proto::proc_net`.
+//! mosh-server-mux and lives in `mosh_mux_proto::proc_net`. moshd reads
+//! them only where `sock_diag` fails: they list every UDP socket on the host.
 
 pub use mosh_mux_proto::proc_net::*;
 

@@ -579,7 +579,7 @@ impl Router {
                 }
             })
             .collect();
-        out.sort_by(|a, b| (a.since_unix, a.sid).cmp(&(b.since_unix, b.sid)));
+        out.sort_by_key(|a| (a.since_unix, a.sid));
         out
     }
 

@@ -255,6 +255,26 @@ fn session_ends_when_its_server_exits() {
 }
 
 #[test]
+fn session_ends_when_its_port_refuses_datagrams() {
+    // mosh-server's process lives on (this test) but its socket is gone: the
+    // inner hop's ICMP port unreachable ends the session.
+    let m = Moshd::start("refused");
+    let server = udp();
+    let sid = Sid([6; 8]);
+    register(&m, sid, server.local_addr().unwrap().port(), std::process::id());
+    let client = udp();
+    client.send_to(&framed(sid, &BODY), m.addr()).unwrap();
+    assert!(recv(&server).is_some());
+    drop(server);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !m.status().sessions.is_empty() {
+        assert!(Instant::now() < deadline, "session not ended after its port refused datagrams");
+        client.send_to(&framed(sid, &BODY), m.addr()).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn sessions_survive_sigkill_restart() {
     let mut m = Moshd::start("restart");
     let (mut inner, port) = spawn_inner_server();

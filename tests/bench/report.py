@@ -336,8 +336,9 @@ w(f"Registering the {reg['sessions']:,} idle sessions ({reg['target']:,} asked, 
   f"With {n:,} sessions registered, 20 more registrations took {f0(stall_reg['register_total_ms'])} ms "
   f"(slowest {f1(stall_reg['register_max_ms'])} ms).")
 w("")
-w("moshd checks a registration by reading `/proc/net/udp` and `/proc/net/udp6` in full and listing the "
-  "registering process's descriptors, on its only thread: the relay waits meanwhile. A ping-pong on one "
+w("moshd checks a registration by asking the kernel (`NETLINK_SOCK_DIAG`, filtered to the port) which UDP "
+  "sockets hold the port, and listing the registering process's descriptors, on its only thread: the relay "
+  "waits meanwhile. A ping-pong on one "
   f"session at {n:,} sessions ({cmd('scale-n-rtt')}), quiet and while those 20 sessions register:")
 w("")
 w("| | p50 µs | p99 µs | p99.9 µs | max µs |")
