@@ -141,6 +141,11 @@ impl<T> MappingTable<T> {
         removed
     }
 
+    /// Every value, in no particular order.
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.entries.iter().map(|e| &e.value)
+    }
+
     /// Forgets `source`, returning its value.
     pub fn remove(&mut self, source: SocketAddr) -> Option<T> {
         let at = self.entries.iter().position(|e| e.source == source)?;
@@ -170,6 +175,7 @@ mod tests {
         assert!(t.insert(addr(1), "a", t0).is_empty());
         assert_eq!(t.get(addr(1), secs(t0, 1)), Some(&"a"));
         assert_eq!(t.len(), 1);
+        assert_eq!(t.values().collect::<Vec<_>>(), vec![&"a"]);
         assert_eq!(t.remove(addr(1)), Some("a"));
         assert!(t.is_empty());
     }
