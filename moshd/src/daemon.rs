@@ -29,7 +29,8 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::net::UdpSocket;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio::sync::Notify;
 use tokio::task::{spawn_local, LocalSet};
 use tracing::{debug, info, warn};
@@ -68,7 +69,9 @@ pub struct Config {
 
 /// A public socket, with what reads its datagrams' ECN marks.
 struct Listener {
-    socket: UdpSocket,
+    /// Registered with tokio for reading only: sends never wait (a full
+    /// buffer drops the datagram), so write readiness would only add wake-ups.
+    socket: AsyncFd<std::net::UdpSocket>,
     ecn: EcnSocket,
     v6: bool,
 }
@@ -101,7 +104,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     LocalSet::new().block_on(&rt, serve(config))
 }
 
-fn bind_public(addr: SocketAddr) -> anyhow::Result<UdpSocket> {
+fn bind_public(addr: SocketAddr) -> anyhow::Result<std::net::UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
         // [::]:P and 0.0.0.0:P are two listeners, not one dual-stack one.
@@ -113,7 +116,7 @@ fn bind_public(addr: SocketAddr) -> anyhow::Result<UdpSocket> {
     socket
         .bind(&addr.into())
         .with_context(|| format!("cannot listen on {addr}"))?;
-    Ok(UdpSocket::from_std(socket.into())?)
+    Ok(socket.into())
 }
 
 /// Raises the soft descriptor limit to the hard one: each session holds a
@@ -152,16 +155,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let socket = bind_public(*addr)?;
         let ecn = EcnSocket::new(&socket, addr.is_ipv6())
             .with_context(|| format!("cannot set up ECN on {addr}"))?;
+        // SAFETY: the socket moves into the AsyncFd, which alone owns it
+        // until drop, so the registered descriptor stays this socket's.
+        let socket = unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }
+            .with_context(|| format!("cannot watch {addr}"))?;
         listeners.push(Rc::new(Listener { socket, ecn, v6: addr.is_ipv6() }));
     }
     let listen_names: Vec<String> = listeners
         .iter()
-        .filter_map(|l| l.socket.local_addr().ok())
+        .filter_map(|l| l.socket.get_ref().local_addr().ok())
         .map(|a| a.to_string())
         .collect();
     let first_port = listeners
         .first()
-        .and_then(|l| l.socket.local_addr().ok())
+        .and_then(|l| l.socket.get_ref().local_addr().ok())
         .map(|a| a.port())
         .unwrap_or(0);
     let control = control_server::bind(&config.control_socket)?;
@@ -380,7 +387,7 @@ impl Daemon {
             ClientRoute::Notify(notice) => {
                 debug!(%from, ?notice, "notice sent");
                 if let Some(public) = self.listeners.get(listener) {
-                    let _ = udp_ecn::send_now(&public.socket, &notice.encode(), Some(from), false, public.v6);
+                    let _ = udp_ecn::send_now(public.socket.get_ref(), &notice.encode(), Some(from), false, public.v6);
                 }
             }
             r => self.deliver(r, datagram, ce),
@@ -465,7 +472,7 @@ impl Daemon {
             };
             self.log_events();
             if let Some(public) = self.listeners.get(route.listener) {
-                if let Err(e) = udp_ecn::send_now(&public.socket, datagram, Some(route.addr), false, public.v6) {
+                if let Err(e) = udp_ecn::send_now(public.socket.get_ref(), datagram, Some(route.addr), false, public.v6) {
                     debug!(client = %route.addr, "reply not sent: {e}");
                 }
             }
@@ -500,21 +507,28 @@ async fn public_loop(daemon: Rc<Daemon>, index: usize) {
     let mut bufs = vec![vec![0u8; DATAGRAM_BUF]; BATCH];
     let mut got = [Received { len: 0, from: SocketAddr::from(([0, 0, 0, 0], 0)), ce: false }; BATCH];
     loop {
-        if let Err(e) = listener.socket.readable().await {
-            debug!("public socket not readable: {e}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
-        }
-        let received = listener.socket.try_io(tokio::io::Interest::READABLE, || {
-            listener.ecn.recv_batch(&listener.socket, &mut bufs, &mut got)
-        });
-        match received {
+        let mut guard = match listener.socket.readable().await {
+            Ok(guard) => guard,
+            Err(e) => {
+                debug!("public socket not readable: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        match listener.ecn.recv_batch(listener.socket.get_ref(), &mut bufs, &mut got) {
             Ok(n) => {
                 for (buf, meta) in bufs.iter().zip(&got[..n]) {
                     daemon.on_client_datagram(index, meta.from, &buf[..meta.len], meta.ce);
                 }
+                // A short batch emptied the queue (recvmmsg stops only when
+                // it is empty, or at an error, which the next read returns):
+                // sleep now instead of a receive that would end in EAGAIN.
+                // tokio keeps the readiness if a datagram arrived meanwhile.
+                if n < BATCH {
+                    guard.clear_ready();
+                }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => guard.clear_ready(),
             Err(e) => debug!("public receive failed: {e}"),
         }
     }
