@@ -526,10 +526,20 @@ async fn public_loop(daemon: Rc<Daemon>, index: usize) {
                 // tokio keeps the readiness if a datagram arrived meanwhile.
                 if n < BATCH {
                     guard.clear_ready();
+                } else {
+                    // More may wait. Readiness on an AsyncFd costs no budget,
+                    // so spend some here: under a flood the other tasks
+                    // (replies, control, pid watch, signals) still get turns.
+                    drop(guard);
+                    tokio::task::consume_budget().await;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => guard.clear_ready(),
-            Err(e) => debug!("public receive failed: {e}"),
+            Err(e) => {
+                debug!("public receive failed: {e}");
+                drop(guard);
+                tokio::task::consume_budget().await;
+            }
         }
     }
 }

@@ -36,18 +36,21 @@ struct Args {
     /// The queue to serve, as in `iptables ... -j NFQUEUE --queue-num N`.
     #[arg(long)]
     queue: u16,
-    /// How long each packet is held before it is accepted, in milliseconds.
-    #[arg(long, default_value_t = 300)]
+    /// How long each packet is held before it is accepted, in milliseconds (at most 60,000).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     delay_ms: u64,
     /// Most packets held at once; a packet arriving beyond that is dropped (and counted).
     #[arg(long, default_value_t = 4096)]
     max_held: usize,
-    /// Exit after this many seconds whatever happens (so it can never outlive its test).
-    #[arg(long)]
+    /// Exit after this many seconds whatever happens (so it can never outlive its test; at most a day).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     max_lifetime: u64,
 }
 
 // <linux/netlink.h>
+/// Most reads of the queue socket between two looks at the clock and the signals.
+const MAX_READS_PER_PASS: usize = 256;
+
 const NLMSG_HDRLEN: usize = 16;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
@@ -507,8 +510,9 @@ fn run(args: &Args) -> Result<(String, Stats)> {
         if !ready.first().copied().unwrap_or(false) {
             continue;
         }
-        // Drain the socket.
-        loop {
+        // Drain the socket, a bounded number of reads at a time, so that due
+        // packets, the lifetime and signals are seen to while packets pour in.
+        for _ in 0..MAX_READS_PER_PASS {
             events.clear();
             match q.recv(&mut events) {
                 Ok(()) => {}
