@@ -7,7 +7,7 @@
 //! one task watches every mosh-server's pidfd through another set.
 
 use crate::control_server;
-use crate::epoll_set::EpollSet;
+use crate::epoll_set::{self, EpollSet};
 use crate::inner_poll::{self, RecvBatch};
 use crate::limits::Limits;
 use crate::pidwatch;
@@ -172,8 +172,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .map(|a| a.port())
         .unwrap_or(0);
     let control = control_server::bind(&config.control_socket)?;
-    let inner = EpollSet::new().context("cannot create the candidate sockets' epoll set")?;
-    let exits = EpollSet::new().context("cannot create the pidfds' epoll set")?;
+    let inner = EpollSet::new("candidates").context("cannot create the candidate sockets' epoll set")?;
+    let exits = EpollSet::new("pidfds").context("cannot create the pidfds' epoll set")?;
     if let Some(name) = &config.user {
         let (uid, gid) = crate::privileges::drop_to(name, &config.control_socket, &config.state_file)?;
         info!(user = %name, uid, gid, "dropped privileges");
@@ -554,36 +554,12 @@ async fn inner_loop(daemon: Rc<Daemon>) {
     let mut batch = RecvBatch::<DATAGRAM_BUF>::new();
     let mut events = [EpollEvent::empty(); inner_poll::MAX_EVENTS];
     loop {
-        let mut guard = match daemon.inner.readable().await {
-            Ok(guard) => guard,
-            Err(e) => {
-                debug!("candidate epoll set not readable: {e}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let ready = match daemon.inner.ready(&mut events) {
-            Ok(n) => n,
-            Err(e) => {
-                // Readiness kept: the set is asked again after the pause.
-                debug!("candidate epoll_wait failed: {e}");
-                drop(guard);
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
+        let (guard, ready) = daemon.inner.next_round(&mut events).await;
         let mut more = ready >= events.len();
         for event in events.iter().take(ready) {
             more |= daemon.on_candidate_ready(CandKey(event.data()), &mut batch);
         }
-        if more {
-            // Keep the readiness: a level-triggered socket still holding
-            // datagrams does not wake tokio again by itself.
-            drop(guard);
-            tokio::task::yield_now().await;
-        } else {
-            guard.clear_ready();
-        }
+        epoll_set::end_round(guard, !more).await;
     }
 }
 
@@ -598,23 +574,7 @@ fn sid_tag(sid: Sid) -> u64 {
 async fn exit_loop(daemon: Rc<Daemon>) {
     let mut events = [EpollEvent::empty(); EXIT_EVENTS];
     loop {
-        let mut guard = match daemon.exits.readable().await {
-            Ok(guard) => guard,
-            Err(e) => {
-                debug!("pidfd epoll set not readable: {e}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let ready = match daemon.exits.ready(&mut events) {
-            Ok(n) => n,
-            Err(e) => {
-                debug!("pidfd epoll_wait failed: {e}");
-                drop(guard);
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
+        let (guard, ready) = daemon.exits.next_round(&mut events).await;
         for event in events.iter().take(ready) {
             let sid = Sid(event.data().to_be_bytes());
             let pid = daemon.watchers.borrow().get(&sid).map(|&(_, pid)| pid);
@@ -622,12 +582,7 @@ async fn exit_loop(daemon: Rc<Daemon>) {
                 daemon.end_session(sid, &format!("mosh-server {pid} exited"));
             }
         }
-        if ready >= events.len() {
-            drop(guard);
-            tokio::task::yield_now().await;
-        } else {
-            guard.clear_ready();
-        }
+        epoll_set::end_round(guard, ready < events.len()).await;
     }
 }
 

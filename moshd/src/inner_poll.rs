@@ -132,7 +132,7 @@ mod tests {
     #[test]
     fn reports_ready_sockets_by_key_and_again_while_they_hold_data() {
         rt().block_on(async {
-            let poll = EpollSet::new().unwrap();
+            let poll = EpollSet::new("test").unwrap();
             let (s1, c1) = pair();
             let (s2, c2) = pair();
             poll.add(&c1, 11).unwrap();
@@ -178,7 +178,7 @@ mod tests {
     #[test]
     fn a_refusing_port_is_reported_and_read_as_connection_refused() {
         rt().block_on(async {
-            let poll = EpollSet::new().unwrap();
+            let poll = EpollSet::new("test").unwrap();
             let (server, cand) = pair();
             poll.add(&cand, 5).unwrap();
             drop(server);
