@@ -7,23 +7,11 @@
 
 use crate::fail::{Fatal, EXIT_NOT_FOUND};
 use mosh_mux_proto::config::WrapperConfig;
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 /// The message when no stock mosh-client is found anywhere.
 pub const NOT_FOUND: &str = "cannot find mosh-client (install mosh, or pass --mosh-client PATH)";
-/// The system-wide config file.
-pub const SYSTEM_CONFIG: &str = "/etc/mosh/mux.toml";
-
-/// The config files to read, in order, given $HOME.
-pub fn config_paths(home: Option<&OsStr>) -> Vec<PathBuf> {
-    let mut paths = Vec::new();
-    if let Some(home) = home.filter(|h| !h.is_empty()) {
-        paths.push(Path::new(home).join(".config/mosh/mux.toml"));
-    }
-    paths.push(PathBuf::from(SYSTEM_CONFIG));
-    paths
-}
+pub use mosh_mux_proto::config::{config_paths, SYSTEM_CONFIG};
 
 /// `mosh_client` from the first of `paths` that sets it, with that file.
 /// A missing file is skipped; an unreadable or invalid one is an error that
@@ -91,6 +79,7 @@ pub fn locate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::OsStr;
     use std::os::unix::fs::PermissionsExt;
 
     /// A fresh scratch directory for one test.

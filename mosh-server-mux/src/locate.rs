@@ -23,7 +23,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_SOCKET: &str = "/run/moshd/control.sock";
-pub const SYSTEM_CONFIG: &str = "/etc/mosh/mux.toml";
 /// Config files are small; a bigger one is a mistake.
 const MAX_CONFIG_LEN: u64 = 64 * 1024;
 
@@ -41,15 +40,7 @@ pub struct ConfigFile {
     pub config: WrapperConfig,
 }
 
-/// The config files in the order they are consulted.
-pub fn config_paths(home: Option<&OsStr>) -> Vec<PathBuf> {
-    let mut paths = Vec::new();
-    if let Some(home) = home.filter(|h| !h.is_empty()) {
-        paths.push(Path::new(home).join(".config/mosh/mux.toml"));
-    }
-    paths.push(PathBuf::from(SYSTEM_CONFIG));
-    paths
-}
+pub use mosh_mux_proto::config::config_paths;
 
 /// Reads and parses the files that exist.
 pub fn load_configs(paths: &[PathBuf]) -> Result<Vec<ConfigFile>> {
@@ -195,6 +186,7 @@ pub fn mosh_server(named: Option<Found>) -> Result<PathBuf, NotFound> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mosh_mux_proto::config::SYSTEM_CONFIG;
 
     fn cfg(path: &str, socket: Option<&str>, server: Option<&str>) -> ConfigFile {
         ConfigFile {

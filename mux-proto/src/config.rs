@@ -4,7 +4,22 @@
 //! Unknown keys are errors, reported with their line, like sshd -t.
 
 use serde::Deserialize;
-use std::path::PathBuf;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
+/// The system-wide wrapper config file.
+pub const SYSTEM_CONFIG: &str = "/etc/mosh/mux.toml";
+
+/// The wrapper config files in the order they are consulted, given $HOME:
+/// the user's (when $HOME is set and not empty), then the system's.
+pub fn config_paths(home: Option<&OsStr>) -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    if let Some(home) = home.filter(|h| !h.is_empty()) {
+        paths.push(Path::new(home).join(".config/mosh/mux.toml"));
+    }
+    paths.push(PathBuf::from(SYSTEM_CONFIG));
+    paths
+}
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]

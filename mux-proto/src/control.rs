@@ -170,7 +170,7 @@ mod tests {
         #[test]
         fn requests_round_trip(sid in any::<[u8; 8]>(), port in any::<u16>(), pid in any::<u32>(), v4 in any::<Option<[u8; 4]>>()) {
             let req = Request::Register(Registration {
-                sid: Sid(sid), port, pid, ssh_client: v4.map(|a| IpAddr::from(a)),
+                sid: Sid(sid), port, pid, ssh_client: v4.map(IpAddr::from),
             });
             prop_assert_eq!(decode_request(&encode_line(&req)).unwrap(), req);
         }
