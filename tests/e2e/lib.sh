@@ -154,6 +154,24 @@ e2e_mux_lab() {
 
 # ---- Fault-test helpers (test_fault_*.sh) ----------------------------------------------------
 
+# e2e_framed_and_stock : the two kinds of session through moshd, as root from the client
+# namespace: f (mosh-client-mux) and k (stock mosh-client); checks each runs what it should and
+# that "before-f" / "before-k" typed into them appear.
+e2e_framed_and_stock() {
+	e2e_step "a framed session (f) and a stock-client session (k) through moshd"
+	e2e_marker_cmd "$LAB_ID-f"
+	e2e_mosh_muxd f root "${E2E_CMD[@]}"
+	lab_term_wait f "$(e2e_marker "$LAB_ID-f")" 30 || e2e_fail "session f did not start"
+	e2e_marker_cmd "$LAB_ID-k"
+	e2e_mosh_stock_in "$LAB_CLIENT_NS" k root "${E2E_CMD[@]}"
+	lab_term_wait k "$(e2e_marker "$LAB_ID-k")" 30 || e2e_fail "session k did not start"
+	e2e_find_pid "$(e2e_term_pid f)" mosh-client-mux >/dev/null
+	[[ $(cat "/proc/$(e2e_term_pid k)/comm") == mosh-client ]] || e2e_fail "session k does not run stock mosh-client"
+	local t
+	for t in f k; do e2e_type_marker "$t" "before-$t"; done
+	for t in f k; do e2e_wait_marker "$t" "before-$t" 15 >/dev/null; done
+}
+
 # e2e_moshd_stop SIGNAL : stop moshd with SIGNAL (KILL, TERM, ...) and wait (bounded, 10 s)
 # until it is gone.
 e2e_moshd_stop() {

@@ -14,17 +14,7 @@
 secs=${E2E_ROUTE_LOSS_SECS:-30}
 
 e2e_mux_lab
-e2e_step "a framed session (f) and a stock-client session (k) through moshd"
-e2e_marker_cmd "$LAB_ID-f"
-e2e_mosh_muxd f root "${E2E_CMD[@]}"
-lab_term_wait f "$(e2e_marker "$LAB_ID-f")" 30
-e2e_marker_cmd "$LAB_ID-k"
-e2e_mosh_stock_in "$LAB_CLIENT_NS" k root "${E2E_CMD[@]}"
-lab_term_wait k "$(e2e_marker "$LAB_ID-k")" 30
-e2e_find_pid "$(e2e_term_pid f)" mosh-client-mux >/dev/null
-[[ $(cat "/proc/$(e2e_term_pid k)/comm") == mosh-client ]] || e2e_fail "session k does not run stock mosh-client"
-for t in f k; do e2e_type_marker "$t" "before-$t"; done
-for t in f k; do e2e_wait_marker "$t" "before-$t" 15 >/dev/null; done
+e2e_framed_and_stock
 
 # outage NAME CUT RESTORE : run CUT, type NAME-f / NAME-k, keep the server cut off for $secs s
 # (checking the text does not get through), run RESTORE; the text must then appear.
