@@ -431,7 +431,7 @@ fn to_moshd(
     let v6 = moshd.is_ipv6();
     let now = Instant::now();
     let sent = match table.get(source, now) {
-        Some(outer) => udp_ecn::send_dontwait(&outer.socket, framed, moshd, false, v6),
+        Some(outer) => udp_ecn::send_now(&outer.socket, framed, Some(moshd), false, v6),
         None => {
             let outer = match open_outer(moshd, epoll, *next_token, source) {
                 Ok(outer) => outer,
@@ -443,7 +443,7 @@ fn to_moshd(
             };
             *next_token += 1;
             count(&stats.opened);
-            let sent = udp_ecn::send_dontwait(&outer.socket, framed, moshd, false, v6);
+            let sent = udp_ecn::send_now(&outer.socket, framed, Some(moshd), false, v6);
             for Removed {
                 source: gone,
                 value,
@@ -508,7 +508,7 @@ fn to_mosh_client(shared: &Shared, owner: SocketAddr, datagram: &[u8], meta: &Re
         }
         return first;
     }
-    match udp_ecn::send_dontwait(&shared.inner, datagram, owner, meta.ce, false) {
+    match udp_ecn::send_now(&shared.inner, datagram, Some(owner), meta.ce, false) {
         Ok(_) => count(&stats.returned),
         Err(e) => {
             count(&stats.send_failed);

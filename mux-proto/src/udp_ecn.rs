@@ -5,12 +5,10 @@
 //! by default and pass a CE mark that arrived with a datagram on to the next
 //! hop. Receiving: quinn-udp (`EcnSocket`) reads each datagram's ECN bits
 //! from its control message (with recvmmsg, so a burst costs one system
-//! call). Sending with CE (`send_now`): the socket's TOS is switched for that
-//! one datagram; CE marks are rare, so the two extra system calls then cost
-//! nothing in practice. The lean variants (`set_up_lean`, `recv_ecn_batch`,
-//! `send_dontwait`) do the same without quinn-udp's other receive metadata
-//! (packet info, timestamps), and put a CE mark in a control message of its
-//! own datagram instead.
+//! call). Sending (`send_now`): ECT(0) is the socket's default, and a CE
+//! mark goes in a control message of its own datagram. The lean receive side
+//! (`set_up_lean`, `recv_ecn_batch`) reads the ECN bits without quinn-udp's
+//! other receive metadata (packet info, timestamps).
 
 use quinn_udp::{EcnCodepoint, RecvMeta, UdpSocketState};
 use socket2::SockRef;
@@ -219,14 +217,18 @@ fn ecn_bits(hdr: &libc::msghdr) -> Option<u8> {
 }
 
 /// Sends one datagram now or not at all, even on a blocking socket
-/// (`MSG_DONTWAIT`): marked CE if `ce`, else with the socket's default
-/// ECT(0). The CE mark rides in a control message for this datagram
-/// alone, so threads that share the socket never mark each other's.
-pub fn send_dontwait<S: AsFd>(socket: &S, buf: &[u8], to: SocketAddr, ce: bool, v6: bool) -> io::Result<usize> {
+/// (`MSG_DONTWAIT`: UDP never waits for buffer space), to `to`, or to the
+/// peer of a connected socket when `None`: marked CE if `ce`, else with the
+/// socket's default ECT(0). The CE mark rides in a control message for this
+/// datagram alone, so threads that share the socket never mark each other's.
+pub fn send_now<S: AsFd>(socket: &S, buf: &[u8], to: Option<SocketAddr>, ce: bool, v6: bool) -> io::Result<usize> {
     let sock = SockRef::from(socket);
-    let addr = socket2::SockAddr::from(to);
+    let addr = to.map(socket2::SockAddr::from);
     if !ce {
-        return sock.send_to_with_flags(buf, &addr, libc::MSG_DONTWAIT);
+        return match &addr {
+            Some(addr) => sock.send_to_with_flags(buf, addr, libc::MSG_DONTWAIT),
+            None => sock.send_with_flags(buf, libc::MSG_DONTWAIT),
+        };
     }
     // One control message with the TOS (TCLASS) value as a c_int, built
     // with the CMSG macros in an aligned, fully initialised buffer.
@@ -254,7 +256,11 @@ pub fn send_dontwait<S: AsFd>(socket: &S, buf: &[u8], to: SocketAddr, ce: bool, 
     // SAFETY: the first `space` bytes of the u64 array, viewed as bytes.
     let bytes = unsafe { std::slice::from_raw_parts(control.as_ptr().cast::<u8>(), space) };
     let iov = [io::IoSlice::new(buf)];
-    let msg = socket2::MsgHdr::new().with_addr(&addr).with_buffers(&iov).with_control(bytes);
+    let msg = socket2::MsgHdr::new().with_buffers(&iov).with_control(bytes);
+    let msg = match &addr {
+        Some(addr) => msg.with_addr(addr),
+        None => msg,
+    };
     sock.sendmsg(&msg, libc::MSG_DONTWAIT)
 }
 
@@ -266,24 +272,6 @@ pub fn mark<S: AsFd>(socket: &S, v6: bool, ecn: u32) -> io::Result<()> {
     } else {
         sock.set_tos(ecn)
     }
-}
-
-/// Sends one datagram now or not at all (UDP never waits for buffer
-/// space), marked CE if `ce`, else with the socket's default ECT(0). `to`
-/// is `None` on a connected socket.
-pub fn send_now<S: AsFd>(socket: &S, buf: &[u8], to: Option<SocketAddr>, ce: bool, v6: bool) -> io::Result<usize> {
-    let sock = SockRef::from(socket);
-    if ce {
-        mark(socket, v6, CE)?;
-    }
-    let sent = match to {
-        Some(addr) => sock.send_to(buf, &addr.into()),
-        None => sock.send(buf),
-    };
-    if ce {
-        mark(socket, v6, ECT0)?;
-    }
-    sent
 }
 
 fn set_udp_gro(sock: &SockRef<'_>, on: bool) {
@@ -374,9 +362,9 @@ mod tests {
             let _etx = EcnSocket::new(&tx, false).unwrap();
             std::thread::sleep(std::time::Duration::from_millis(50));
             // Marked per datagram: only the second one is CE.
-            send_dontwait(&tx, b"plain", to, false, false).unwrap();
-            send_dontwait(&tx, b"congested", to, true, false).unwrap();
-            send_dontwait(&tx, b"plain again", to, false, false).unwrap();
+            send_now(&tx, b"plain", Some(to), false, false).unwrap();
+            send_now(&tx, b"congested", Some(to), true, false).unwrap();
+            send_now(&tx, b"plain again", Some(to), false, false).unwrap();
         });
         let mut bufs = vec![[0u8; 64]; 4];
         let mut out = [Received { len: 0, from: "0.0.0.0:0".parse().unwrap(), ce: false }; 4];
@@ -448,7 +436,7 @@ mod tests {
         let _erx = EcnSocket::new(&rx, true).unwrap();
         let tx = UdpSocket::bind("[::1]:0").unwrap();
         let _etx = EcnSocket::new(&tx, true).unwrap();
-        send_dontwait(&tx, b"congested", rx.local_addr().unwrap(), true, true).unwrap();
+        send_now(&tx, b"congested", Some(rx.local_addr().unwrap()), true, true).unwrap();
         let mut buf = [0u8; 64];
         let mut out = [Received { len: 0, from: "0.0.0.0:0".parse().unwrap(), ce: false }; 1];
         for _ in 0..200 {
