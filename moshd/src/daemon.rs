@@ -149,7 +149,6 @@ fn raise_fd_limit(max_sessions: usize) {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     anyhow::ensure!(!config.listen.is_empty(), "no --listen address");
-    raise_fd_limit(config.limits.max_sessions);
     let mut listeners = Vec::new();
     for addr in &config.listen {
         let socket = bind_public(*addr)?;
@@ -174,6 +173,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let control = control_server::bind(&config.control_socket)?;
     let inner = EpollSet::new("candidates").context("cannot create the candidate sockets' epoll set")?;
     let exits = EpollSet::new("pidfds").context("cannot create the pidfds' epoll set")?;
+    // After the binds, so that a port in use is moshd's only line.
+    raise_fd_limit(config.limits.max_sessions);
     if let Some(name) = &config.user {
         let (uid, gid) = crate::privileges::drop_to(name, &config.control_socket, &config.state_file)?;
         info!(user = %name, uid, gid, "dropped privileges");

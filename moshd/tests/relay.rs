@@ -295,6 +295,87 @@ fn sessions_survive_sigkill_restart() {
     inner.wait().unwrap();
 }
 
+/// The state file after moshd wrote it (within 100 ms of a change).
+fn state_json(m: &Moshd) -> serde_json::Value {
+    std::thread::sleep(Duration::from_millis(400));
+    serde_json::from_slice(&std::fs::read(m.dir.join("state.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn restart_restores_only_entries_that_still_hold() {
+    // Three sessions in the state file: one whose mosh-server still runs and
+    // owns its port, one whose mosh-server has exited, one whose entry now
+    // names another uid than the port's owner. Only the first comes back.
+    let mut m = Moshd::start("stale");
+    let (mut alive, alive_port) = spawn_inner_server();
+    let (mut dead, dead_port) = spawn_inner_server();
+    let (mut other, other_port) = spawn_inner_server();
+    for (sid, port, pid) in [(Sid([0x21; 8]), alive_port, alive.id()), (Sid([0x22; 8]), dead_port, dead.id()), (Sid([0x23; 8]), other_port, other.id())] {
+        assert_eq!(register(&m, sid, port, pid), Response::Registered { port: m.port });
+    }
+    let mut state = state_json(&m);
+    assert_eq!(state["sessions"].as_array().map(Vec::len), Some(3), "{state}");
+    m.child.kill().unwrap();
+    m.child.wait().unwrap();
+    dead.kill().unwrap();
+    dead.wait().unwrap();
+    let me = nix::unistd::getuid().as_raw();
+    for entry in state["sessions"].as_array_mut().unwrap() {
+        if entry["port"] == other_port {
+            entry["uid"] = serde_json::json!(me.wrapping_add(4242));
+        }
+    }
+    std::fs::write(m.dir.join("state.json"), state.to_string()).unwrap();
+    let (dir, mport) = (m.dir.clone(), m.port);
+    std::mem::forget(m);
+    let m = Moshd::start_in(dir, mport);
+    let restored: Vec<u16> = m.status().sessions.iter().map(|s| s.server_port).collect();
+    assert_eq!(restored, vec![alive_port], "only the entry that still holds is restored");
+    // The state file forgets the stale entries too.
+    let ports: Vec<u64> = state_json(&m)["sessions"].as_array().unwrap().iter().filter_map(|e| e["port"].as_u64()).collect();
+    assert_eq!(ports, vec![u64::from(alive_port)]);
+    for c in [&mut alive, &mut other] {
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+}
+
+#[test]
+fn sigterm_and_sigint_exit_zero_keeping_the_sessions() {
+    use nix::sys::signal::{kill, Signal};
+    for (name, signal) in [("term", Signal::SIGTERM), ("int", Signal::SIGINT)] {
+        let mut m = Moshd::start(&format!("stop-{name}"));
+        let server = udp();
+        register(&m, Sid([0x31; 8]), server.local_addr().unwrap().port(), std::process::id());
+        kill(nix::unistd::Pid::from_raw(m.child.id() as i32), signal).unwrap();
+        let status = m.child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{signal}: moshd exited {status}");
+        assert!(!m.socket().exists(), "{signal}: the control socket is removed");
+        let sessions = serde_json::from_slice::<serde_json::Value>(&std::fs::read(m.dir.join("state.json")).unwrap()).unwrap();
+        assert_eq!(sessions["sessions"].as_array().map(Vec::len), Some(1), "{signal}: the session is kept");
+    }
+}
+
+#[test]
+fn relays_over_ipv6() {
+    // The public port on IPv6 too: a client on ::1 is relayed to a
+    // mosh-server on 127.0.0.1 and answered from the IPv6 port.
+    let m = Moshd::start_args("ipv6", &["--listen", "[::1]:0"]);
+    let listen = m.status().listen;
+    let v6: SocketAddr = listen.iter().find_map(|a| a.parse().ok().filter(SocketAddr::is_ipv6)).expect("an IPv6 listen address");
+    let server = udp();
+    let sid = Sid([0x41; 8]);
+    register(&m, sid, server.local_addr().unwrap().port(), std::process::id());
+    let client = UdpSocket::bind("[::1]:0").unwrap();
+    client.set_read_timeout(Some(ARRIVES_WITHIN)).unwrap();
+    client.send_to(&framed(sid, &BODY), v6).unwrap();
+    let (got, cand) = recv(&server).expect("the IPv6 client's datagram reaches the server");
+    assert_eq!(got, BODY);
+    server.send_to(&[0x87; 20], cand).unwrap();
+    assert_eq!(recv(&client), Some((vec![0x87; 20], v6)), "the reply comes back from the IPv6 port");
+    assert_eq!(m.status().sessions[0].client, Some(client.local_addr().unwrap().to_string()));
+}
+
 #[test]
 fn port_in_use_is_a_one_line_error() {
     let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -304,16 +385,17 @@ fn port_in_use_is_a_one_line_error() {
             // Never a host's /etc/mosh/moshd.toml: only what the test says.
             .args(["--config", "/dev/null"])
         .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env_remove("RUST_LOG")
         .arg("--control-socket")
         .arg(dir.join("c.sock"))
         .arg("--state-file")
         .arg(dir.join("s.json"))
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    let last = err.lines().last().unwrap_or("");
-    assert!(last.starts_with("moshd: cannot listen on 127.0.0.1:") && last.contains("in use"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with(&format!("moshd: cannot listen on 127.0.0.1:{port}: ")) && err.contains("in use"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
