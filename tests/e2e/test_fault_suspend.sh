@@ -4,6 +4,7 @@
 #  (a) In an interactive bash (job control): Ctrl-^ Ctrl-Z suspends the whole job, mosh-client AND
 #      mosh-client-mux (both in state T, bash reports the job stopped and gets the terminal back);
 #      `fg` resumes it and the session works: text typed before and after appears, in order.
+#      After `exit`, the relay is gone and the terminal's settings (stty -g) are as before mosh.
 #  (b) "Laptop lid": the whole client job (mosh-client-mux and mosh-client) is SIGSTOPped for
 #      60 s, then SIGCONTed. Text typed while it was stopped (it waits in the terminal) appears
 #      after SIGCONT, between the text typed before and after. This session runs under a plain
@@ -24,6 +25,8 @@ mosh_argv() { # TAG : the mux mosh command line for a session printing TAG's mar
 e2e_step "(a) a mux session started from an interactive bash"
 lab_term_start a env PS1='local$ ' bash --norc -i
 lab_term_wait a '^local\$ $' 10
+# The terminal's settings before mosh, to compare with what the mux session leaves behind.
+lab_term_type a "stty -g >$LAB_DIR/stty-before"
 mosh_argv "$LAB_ID-a"
 lab_term_type a "$(printf '%q ' "${MOSH_ARGV[@]}")"
 lab_term_wait a "$(e2e_marker "$LAB_ID-a")" 30
@@ -98,4 +101,15 @@ e2e_assert_markers b before during after
 e2e_type_marker a last
 e2e_wait_marker a last 15 >/dev/null
 e2e_assert_markers a before after last
+
+e2e_step "(a) after exit, the terminal is left as it was before mosh"
+lab_term_type a exit
+for _ in $(seq 1 100); do kill -0 "$relay" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$relay" 2>/dev/null && e2e_fail "the relay $relay did not exit after the session ended"
+lab_term_type a "stty -g >$LAB_DIR/stty-after"
+for _ in $(seq 1 50); do [[ -s $LAB_DIR/stty-after ]] && break; sleep 0.1; done
+[[ -s $LAB_DIR/stty-before && -s $LAB_DIR/stty-after ]] || e2e_fail "stty -g did not run in the local shell"
+cmp -s "$LAB_DIR/stty-before" "$LAB_DIR/stty-after" ||
+	e2e_fail "terminal settings changed: $(cat "$LAB_DIR/stty-before") -> $(cat "$LAB_DIR/stty-after")"
+echo "terminal settings after the session: as before ($(cat "$LAB_DIR/stty-after"))" >&2
 echo PASS
