@@ -1,7 +1,7 @@
 //! Checks the test vectors in docs/PROTOCOL.md against the code, reading
 //! them from the document itself so the two cannot drift apart.
 
-use mosh_mux_proto::control::{decode_request, Request};
+use mosh_mux_proto::control::{decode_request, decode_response, Request, Response};
 use mosh_mux_proto::header::{classify, Datagram, Malformed};
 use mosh_mux_proto::port::{parse_port, PortMode};
 use mosh_mux_proto::SessionKey;
@@ -80,13 +80,41 @@ fn port_vectors() {
 #[test]
 fn control_vectors() {
     let rows = rows("ctl-");
-    assert_eq!(rows.len(), 6);
+    assert_eq!(rows.len(), 7);
     for r in rows {
         let got = match decode_request(r[1].as_bytes()) {
-            Ok(Request::Register(_)) => "register",
-            Ok(Request::Status(_)) => "status",
-            Err(_) => "refused",
+            Ok(Request::Register(g)) => format!(
+                "register sid {} port {} pid {} ssh_client {}",
+                g.sid,
+                g.port,
+                g.pid,
+                g.ssh_client.map_or("none".to_owned(), |a| a.to_string())
+            ),
+            Ok(Request::Status(_)) => "status".into(),
+            Err(e) => format!("refused: {e}"),
         };
-        assert!(r[2].starts_with(got), "{}: {} vs {got}", r[0], r[2]);
+        // A refusal's cell is the cause; the decoder's message says more around it.
+        match r[2].strip_prefix("refused: ") {
+            Some(cause) => assert!(got.starts_with("refused: ") && got.contains(cause), "{}: {got}", r[0]),
+            None => assert_eq!(got, r[2], "{}", r[0]),
+        }
+    }
+}
+
+#[test]
+fn response_vectors() {
+    let rows = rows("rsp-");
+    assert_eq!(rows.len(), 4);
+    for r in rows {
+        let got = match decode_response(r[1].as_bytes()) {
+            Ok(Response::Registered { port }) => format!("registered port {port}"),
+            Ok(Response::Refused { reason }) => format!("refused reason {reason}"),
+            Ok(Response::Status(s)) => format!("status listen {} sessions {}", s.listen.join(","), s.sessions.len()),
+            Err(e) => format!("invalid: {e}"),
+        };
+        match r[2].strip_prefix("invalid: ") {
+            Some(cause) => assert!(got.starts_with("invalid: ") && got.contains(cause), "{}: {got}", r[0]),
+            None => assert_eq!(got, r[2], "{}", r[0]),
+        }
     }
 }
