@@ -83,11 +83,23 @@ pub enum Verdict {
 /// the cause (timeout, closed connection, invalid reply).
 pub fn register(stream: &UnixStream, reg: Registration) -> Result<Verdict, String> {
     let request = encode_line(&Request::Register(reg));
-    stream
+    let sent = stream
         .set_write_timeout(Some(REPLY_TIMEOUT))
         .and_then(|_| (&mut &*stream).write_all(&request))
-        .and_then(|_| (&mut &*stream).flush())
-        .map_err(|e| format!("cannot send the registration to moshd: {}", io_cause(&e)))?;
+        .and_then(|_| (&mut &*stream).flush());
+    if let Err(e) = sent {
+        // moshd may have refused the connection itself (too many at once),
+        // saying why before it closed: that line is the better message.
+        return match read_verdict(stream) {
+            Ok(verdict) => Ok(verdict),
+            Err(_) => Err(format!("cannot send the registration to moshd: {}", io_cause(&e))),
+        };
+    }
+    read_verdict(stream)
+}
+
+/// Reads moshd's one-line reply, under `REPLY_TIMEOUT`.
+fn read_verdict(stream: &UnixStream) -> Result<Verdict, String> {
     let mut reader = BufReader::new(DeadlineReader::new(stream, REPLY_TIMEOUT));
     let line = read_capped_line(&mut reader, MAX_RESPONSE_LEN)
         .map_err(|e| format!("no reply from moshd: {}", io_cause(&e)))?
@@ -249,6 +261,29 @@ mod tests {
             exchange(b""),
             Err("moshd closed the connection without replying".into())
         );
+    }
+
+    #[test]
+    fn a_refusal_written_before_moshd_hung_up_is_the_verdict() {
+        // moshd refuses the connection itself (over a connection budget):
+        // one line, then close, before the registration is written.
+        let reg = Registration {
+            sid: "0123456789abcdef".parse().unwrap(),
+            port: 5,
+            pid: 9,
+            ssh_client: None,
+        };
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        (&theirs)
+            .write_all(b"{\"result\":\"refused\",\"reason\":\"too many\"}\n")
+            .unwrap();
+        drop(theirs);
+        assert_eq!(register(&ours, reg.clone()), Ok(Verdict::Refused("too many".into())));
+        // Closed without a word: the send's own error.
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        drop(theirs);
+        let err = register(&ours, reg).unwrap_err();
+        assert!(err.starts_with("cannot send the registration to moshd: "), "{err}");
     }
 
     #[test]

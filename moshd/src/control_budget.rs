@@ -85,6 +85,29 @@ impl ControlBudget {
         Ok(())
     }
 
+    /// Why a connection was refused, in words the refused user can act on
+    /// (mosh-server-mux prints it).
+    pub fn reason(&self, why: Refused) -> String {
+        let l = &self.limits;
+        match why {
+            Refused::Full => format!(
+                "moshd is serving {} control connections, the most it serves at once; try again in a moment",
+                l.max_connections
+            ),
+            Refused::UidFull => format!(
+                "you already have {} control connections open to moshd, the most one user may",
+                l.max_per_uid
+            ),
+            Refused::UidRate => format!(
+                "too many new control connections from you (more than {} a second); try again in a moment",
+                l.per_uid_rate.per_second
+            ),
+            Refused::TooManyUids => {
+                "moshd is serving too many users at once; try again in a moment".to_owned()
+            }
+        }
+    }
+
     pub fn release(&mut self, uid: u32) {
         if let Some(e) = self.uids.get_mut(&uid) {
             if e.active > 0 {
@@ -133,6 +156,15 @@ mod tests {
         }
         assert_eq!(b.admit(t0, 7), Err(Refused::UidRate));
         assert_eq!(b.admit(t0 + Duration::from_millis(100), 7), Ok(()));
+    }
+
+    #[test]
+    fn each_refusal_names_its_limit() {
+        let b = ControlBudget::new(ControlLimits::default());
+        assert!(b.reason(Refused::Full).contains("serving 1024 control connections"));
+        assert!(b.reason(Refused::UidFull).contains("you already have 8 control connections open"));
+        assert!(b.reason(Refused::UidRate).contains("more than 10 a second"));
+        assert!(b.reason(Refused::TooManyUids).contains("too many users"));
     }
 
     proptest! {

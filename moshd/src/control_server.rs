@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::spawn_local;
-use tracing::debug;
+use tracing::{debug, info};
 
 /// A connection's whole life: mosh-server-mux connects, starts mosh-server,
 /// then registers, so this must cover mosh-server's start-up.
@@ -46,6 +46,7 @@ pub fn bind(path: &Path) -> anyhow::Result<UnixListener> {
 
 pub async fn serve(daemon: Rc<Daemon>, listener: UnixListener) {
     let budget = Rc::new(RefCell::new(ControlBudget::new(ControlLimits::default())));
+    let mut refusals = RefusalLog::default();
     loop {
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
@@ -57,8 +58,18 @@ pub async fn serve(daemon: Rc<Daemon>, listener: UnixListener) {
             }
         };
         let Ok(uid) = stream.peer_cred().map(|c| c.uid()) else { continue };
-        if let Err(why) = budget.borrow_mut().admit(Instant::now(), uid) {
-            debug!(uid, ?why, "control connection refused");
+        let admitted = budget.borrow_mut().admit(Instant::now(), uid);
+        if let Err(why) = admitted {
+            let reason = budget.borrow().reason(why);
+            refusals.note(uid, &reason);
+            // One line into the fresh socket's empty buffer, never waiting
+            // (a non-blocking write, straight to the kernel: tokio's
+            // try_write would wait for a first readiness event): the caller
+            // learns why; a caller that does not read loses nothing.
+            if let Ok(std_stream) = stream.into_std() {
+                use std::io::Write;
+                let _ = (&std_stream).write(&encode_line(&Response::Refused { reason }));
+            }
             continue;
         }
         let daemon = daemon.clone();
@@ -71,6 +82,27 @@ pub async fn serve(daemon: Rc<Daemon>, listener: UnixListener) {
             }
             drop(slot);
         });
+    }
+}
+
+/// Refused control connections go to the log at most once a second, with
+/// how many were refused since the last line: a burst cannot flood the log.
+#[derive(Default)]
+struct RefusalLog {
+    last: Option<Instant>,
+    unlogged: u64,
+}
+
+impl RefusalLog {
+    fn note(&mut self, uid: u32, reason: &str) {
+        let now = Instant::now();
+        if self.last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+            self.unlogged += 1;
+            return;
+        }
+        info!(uid, %reason, also_refused = self.unlogged, "control connection refused");
+        self.last = Some(now);
+        self.unlogged = 0;
     }
 }
 

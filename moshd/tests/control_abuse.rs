@@ -8,9 +8,9 @@
 //!
 //! moshd's control limits (control_server.rs, control_budget.rs): one
 //! request per connection, at most 4096 bytes (the newline counts), 15 s per
-//! connection, 64 connections at once in all and 8 per uid, 10 new
+//! connection, 1024 connections at once in all and 8 per uid, 10 new
 //! connections a second per uid (burst 20); a connection over a limit is
-//! accepted and closed unanswered.
+//! accepted, told why in one refusal line (written without waiting) and closed.
 //!
 //! The attackers are other uids: moshd takes the caller's uid from
 //! SO_PEERCRED, fixed at connect(), so [`connect_as`] connects from a
@@ -221,17 +221,36 @@ fn refusal(answer: &[u8]) -> String {
     }
 }
 
-/// Whether moshd has closed this connection (EOF or reset), without blocking.
-fn closed_by_peer(s: &UnixStream) -> bool {
+/// If moshd has closed this connection (EOF or reset), what it said first;
+/// `None` while it is open. Never blocks.
+fn said_before_closing(s: &UnixStream) -> Option<Vec<u8>> {
     s.set_nonblocking(true).unwrap();
-    let mut buf = [0u8; 64];
-    let closed = match (&*s).read(&mut buf) {
-        Ok(0) => true,
-        Ok(_) => false,
-        Err(e) => e.kind() != ErrorKind::WouldBlock,
+    let mut said = Vec::new();
+    let mut buf = [0u8; 1024];
+    let closed = loop {
+        match (&*s).read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) if said.len() < 1 << 16 => said.extend_from_slice(&buf[..n]),
+            Ok(_) => break false,
+            Err(e) => break e.kind() != ErrorKind::WouldBlock,
+        }
     };
     s.set_nonblocking(false).unwrap();
-    closed
+    closed.then_some(said)
+}
+
+/// Whether moshd has closed this connection, without blocking.
+fn closed_by_peer(s: &UnixStream) -> bool {
+    said_before_closing(s).is_some()
+}
+
+/// The reason moshd gave for refusing this connection at once (asserting
+/// that it did: one refusal line, then the close).
+fn refused_at_once(s: &UnixStream) -> String {
+    match said_before_closing(s) {
+        Some(said) => refusal(&said),
+        None => panic!("the connection is still open"),
+    }
 }
 
 /// A small deterministic PRNG (xorshift64*), so a failure can be replayed.
@@ -498,7 +517,8 @@ fn dribbling_clients_are_cut_at_the_connection_timeout() {
     // A ninth connection of the same uid is over its share: closed at once.
     let ninth = m.connect_as(ATTACKER);
     std::thread::sleep(Duration::from_millis(200));
-    assert!(closed_by_peer(&ninth), "a uid held more than {MAX_PER_UID} connections");
+    let why = refused_at_once(&ninth);
+    assert!(why.contains(&format!("you already have {MAX_PER_UID} control connections open")), "{why}");
     // Everyone else is served meanwhile.
     let mut served = 0;
     while t0.elapsed() < Duration::from_secs(10) {
@@ -525,13 +545,17 @@ fn connection_bursts_of_one_user_are_rate_limited() {
     needs_root!();
     let mut m = Moshd::start("burst", "debug");
     // 100 status requests from one uid, back to back: the burst (20) and
-    // what the rate (10/s) adds meanwhile are answered, the rest closed
-    // unanswered; others are served.
+    // what the rate (10/s) adds meanwhile are answered, the rest refused
+    // with the reason; others are served.
     let t0 = Instant::now();
     let mut answered = 0;
     for _ in 0..100 {
-        if decode_response(&m.exchange_as(ATTACKER, &encode_line(&Request::Status(StatusQuery {})))).is_ok() {
-            answered += 1;
+        match decode_response(&m.exchange_as(ATTACKER, &encode_line(&Request::Status(StatusQuery {})))) {
+            Ok(Response::Status(_)) => answered += 1,
+            Ok(Response::Refused { reason }) => {
+                assert!(reason.contains("too many new control connections from you"), "{reason}")
+            }
+            other => panic!("neither served nor refused: {other:?}"),
         }
     }
     let allowed = 20 + (10.0 * t0.elapsed().as_secs_f64()).ceil() as usize;
@@ -551,8 +575,13 @@ fn idle_connections_of_one_user_fill_only_its_share() {
     let mut m = Moshd::start("idle1", "debug");
     let idle = hold(&m, MAX_CONNECTIONS + 6, |_| ATTACKER);
     std::thread::sleep(Duration::from_millis(300));
-    let refused = idle.iter().filter(|s| closed_by_peer(s)).count();
+    let said: Vec<Vec<u8>> = idle.iter().filter_map(said_before_closing).collect();
+    let refused = said.len();
     assert_eq!(refused, idle.len() - MAX_PER_UID, "a uid holds its share of {MAX_PER_UID} and no more");
+    for answer in &said {
+        let why = refusal(answer);
+        assert!(why.contains("control connections open to moshd, the most one user may"), "{why}");
+    }
     let took = m.assert_serves(ANSWER_WITHIN, "70 idle connections of one uid");
     eprintln!("70 idle connections of one uid: {} held, others served after {took:?}", idle.len() - refused);
 }
@@ -569,7 +598,8 @@ fn idle_connections_of_eight_users_leave_everyone_else_served() {
     assert_eq!(idle.iter().filter(|s| closed_by_peer(s)).count(), 0, "all 64 are held");
     let extra = connect_as(&m.socket(), OTHER_UIDS).unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    assert!(closed_by_peer(&extra), "a ninth connection of one uid is refused");
+    let why = refused_at_once(&extra);
+    assert!(why.contains("control connections open to moshd"), "a ninth connection of one uid is refused: {why}");
     // Everyone else is served at once, far from the global cap.
     let took = m.assert_serves(ANSWER_WITHIN, "64 idle connections of 8 uids");
     eprintln!("64 idle connections of 8 uids: another uid served after {took:?} (cap {MAX_CONNECTIONS})");
