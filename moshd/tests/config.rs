@@ -115,6 +115,16 @@ fn the_file_sets_what_the_command_line_does_not() {
 }
 
 #[test]
+fn registrations_point_clients_at_the_advertised_port() {
+    // A port forward or NAT in front: moshd listens on one port and tells
+    // clients (through mosh-server-mux's MOSH CONNECT line) another.
+    let m = Moshd::start("advertise", "advertise_port = 443\n", &[]);
+    let server = udp();
+    assert_eq!(m.register(Sid([0x70; 8]), server.local_addr().unwrap().port()), Response::Registered { port: 443 });
+    assert_eq!(m.status().listen, vec![format!("127.0.0.1:{}", m.port)], "it still listens where it was told");
+}
+
+#[test]
 fn a_broken_file_stops_moshd_with_every_error() {
     let dir = scratch("badstart");
     let file = dir.join("moshd.toml");

@@ -395,8 +395,17 @@ fn port_in_use_is_a_one_line_error() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with(&format!("moshd: cannot listen on 127.0.0.1:{port}: ")) && err.contains("in use"), "{err}");
+    // The very line README's message table tells the user to expect.
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let template = readme_message(&readme, "moshd: cannot listen on ");
+    assert_eq!(err.trim_end(), template.replace("ADDR:PORT", &format!("127.0.0.1:{port}")));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The message in README's table of messages that starts with `start`.
+fn readme_message(readme: &str, start: &str) -> String {
+    let at = readme.find(&format!("| `{start}")).unwrap_or_else(|| panic!("README has no message starting {start:?}")) + 3;
+    readme[at..].split('`').next().unwrap_or_default().to_owned()
 }
 
 #[test]
