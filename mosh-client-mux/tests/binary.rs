@@ -396,6 +396,16 @@ fn config_file_names_the_client_and_its_errors_name_file_and_line() {
         "{err}"
     );
     assert_eq!(err.lines().count(), 1);
+    std::fs::write(&file, "control_sockt = \"/run/x.sock\"\n").unwrap();
+    let out = run(s.command().arg("-c"));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "mosh-client-mux: {}: line 1: unknown key `control_sockt`; did you mean `control_socket`?\n",
+            file.display()
+        )
+    );
 }
 
 #[test]

@@ -162,6 +162,14 @@ pub fn parse(text: &str) -> Result<FileConfig, Vec<ConfigError>> {
     }
 }
 
+/// The line of top-level `key` in `text`, if the text parses and has it
+/// (for errors found after parsing, such as a `user` unknown to this host).
+pub fn key_line(text: &str, key: &str) -> Option<usize> {
+    let doc = ImDocument::parse(text).ok()?;
+    let span = doc.as_table().key(key)?.span();
+    line_of(text, span)
+}
+
 /// The 1-based line holding byte `span.start`.
 fn line_of(text: &str, span: Option<Range<usize>>) -> Option<usize> {
     let start = span?.start.min(text.len());
@@ -186,7 +194,7 @@ impl Reader<'_> {
             if known.contains(&key) {
                 continue;
             }
-            let hint = nearest(key, known)
+            let hint = mosh_mux_proto::config::nearest_key(key, known)
                 .map(|k| format!("; did you mean `{path}{k}`?"))
                 .unwrap_or_default();
             let span = table.key(key).and_then(|k| k.span());
@@ -421,31 +429,6 @@ fn value_type(v: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::InlineTable(_) => "a table",
     }
-}
-
-/// The known key closest to a misspelt one, if any is close.
-fn nearest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
-    known
-        .iter()
-        .map(|k| (edit_distance(key, k), *k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
-}
-
-/// Levenshtein distance over bytes (keys are ASCII).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let replace = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = replace.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

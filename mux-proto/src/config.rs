@@ -53,11 +53,52 @@ pub fn parse_toml<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, ConfigE
     })
 }
 
+/// The keys of the wrappers' config file.
+pub const WRAPPER_KEYS: [&str; 3] = ["control_socket", "mosh_server", "mosh_client"];
+
 impl WrapperConfig {
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        parse_toml(text)
+        parse_toml(text).map_err(|e| e.unknown_key_hint(&WRAPPER_KEYS))
     }
 }
+
+impl ConfigError {
+    /// toml's "unknown field `x`, expected one of ..." in moshd's words:
+    /// "unknown key `x`; did you mean `y`?".
+    fn unknown_key_hint(self, known: &[&str]) -> ConfigError {
+        let Some(rest) = self.message.strip_prefix("unknown field `") else { return self };
+        let Some((key, _)) = rest.split_once('`') else { return self };
+        let hint = nearest_key(key, known).map(|k| format!("; did you mean `{k}`?")).unwrap_or_default();
+        ConfigError { line: self.line, message: format!("unknown key `{key}`{hint}") }
+    }
+}
+
+/// The known key closest to a misspelt one, if any is close: the "did you
+/// mean" of moshd's and the wrappers' config errors.
+pub fn nearest_key<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance over bytes (keys are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let replace = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = replace.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 
 #[cfg(test)]
 mod tests {
@@ -69,9 +110,20 @@ mod tests {
         let c = WrapperConfig::parse("control_socket = \"/run/x.sock\"\n").unwrap();
         assert_eq!(c.control_socket, Some(PathBuf::from("/run/x.sock")));
         let e = WrapperConfig::parse("\ncontrol_socket = \"/a\"\nbogus = 1\n").unwrap_err();
-        assert_eq!(e.line, Some(3));
-        assert!(e.message.contains("bogus"), "{e}");
+        assert_eq!(e.to_string(), "line 3: unknown key `bogus`");
+        let e = WrapperConfig::parse("mosh_clent = \"/x\"\n").unwrap_err();
+        assert_eq!(e.to_string(), "line 1: unknown key `mosh_clent`; did you mean `mosh_client`?");
         assert!(WrapperConfig::parse("control_socket = 5").is_err());
+    }
+
+    #[test]
+    fn near_keys_are_suggested_far_ones_not() {
+        let known = ["max_sessions", "max_candidates", "listen"];
+        assert_eq!(nearest_key("max_sesions", &known), Some("max_sessions"));
+        assert_eq!(nearest_key("lisen", &known), Some("listen"));
+        assert_eq!(nearest_key("colour", &known), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
     }
 
     proptest! {
