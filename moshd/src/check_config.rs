@@ -4,7 +4,9 @@
 //! Beyond what moshd checks when it reads the file, the `user` it names
 //! must exist on this host.
 
+use crate::config::key_line;
 use crate::settings::{load, FileError};
+use mosh_mux_proto::config::ConfigError;
 use std::path::Path;
 
 /// The verdict on `path`: the one line to print when it is valid, or the
@@ -16,10 +18,14 @@ pub fn check(path: &Path, named: bool) -> Result<String, Vec<String>> {
     }
     let config = load(Some(path), true).map_err(|e| e.lines(path))?;
     if let Some(user) = &config.user {
-        match nix::unistd::User::from_name(user) {
-            Ok(Some(_)) => {}
-            Ok(None) => return Err(FileError::Read(format!("`user`: no such user: {user}")).lines(path)),
-            Err(e) => return Err(FileError::Read(format!("`user`: cannot look up {user}: {e}")).lines(path)),
+        let message = match nix::unistd::User::from_name(user) {
+            Ok(Some(_)) => None,
+            Ok(None) => Some(format!("`user`: no such user: {user}")),
+            Err(e) => Some(format!("`user`: cannot look up {user}: {e}")),
+        };
+        if let Some(message) = message {
+            let line = std::fs::read_to_string(path).ok().and_then(|text| key_line(&text, "user"));
+            return Err(FileError::Invalid(vec![ConfigError { line, message }]).lines(path));
         }
     }
     Ok(format!("{}: OK", path.display()))
@@ -38,8 +44,11 @@ mod tests {
         assert!(check(&f, true).unwrap_err()[0].contains("No such file"));
         std::fs::write(&f, "user = \"root\"\n[limits]\nmax_candidates = 2\n").unwrap();
         assert_eq!(check(&f, true).unwrap(), format!("{}: OK", f.display()));
-        std::fs::write(&f, "user = \"no-such-user-here\"\n").unwrap();
-        assert_eq!(check(&f, true).unwrap_err(), [format!("{}: `user`: no such user: no-such-user-here", f.display())]);
+        std::fs::write(&f, "# who moshd runs as\nuser = \"no-such-user-here\"\n").unwrap();
+        assert_eq!(
+            check(&f, true).unwrap_err(),
+            [format!("{}: line 2: `user`: no such user: no-such-user-here", f.display())]
+        );
         std::fs::write(&f, "bogus = 1\n[limits]\nmax_candidates = 0\n").unwrap();
         let e = check(&f, true).unwrap_err();
         assert_eq!(e.len(), 2);
