@@ -9,9 +9,13 @@ pub fn ready(status: &str) {
     send(&[NotifyState::Ready, NotifyState::Status(status)]);
 }
 
-/// A reload has begun; `ready` ends it.
+/// A reload has begun; `ready` ends it. With the monotonic time, as
+/// systemd (253 and later) wants it for Type=notify-reload.
 pub fn reloading() {
-    send(&[NotifyState::Reloading]);
+    match NotifyState::monotonic_usec_now() {
+        Ok(now) => send(&[NotifyState::Reloading, now]),
+        Err(_) => send(&[NotifyState::Reloading]),
+    }
 }
 
 fn send(states: &[NotifyState]) {

@@ -45,13 +45,28 @@ fn tells_systemd_when_it_is_ready_and_when_it_reloads() {
     assert!(UnixStream::connect(&socket).is_ok(), "ready means the control socket answers");
 
     m.hup();
-    assert_eq!(next_message(&notify), "RELOADING=1\n");
+    assert_reloading(&next_message(&notify));
     assert_eq!(next_message(&notify), "READY=1\nSTATUS=serving; configuration reloaded\n");
     // A broken file is not applied, and moshd is ready again all the same.
     std::fs::write(dir.join("moshd.toml"), "bogus = 1\n").unwrap();
     m.hup();
-    assert_eq!(next_message(&notify), "RELOADING=1\n");
+    assert_reloading(&next_message(&notify));
     assert!(next_message(&notify).starts_with("READY=1\n"));
+}
+
+/// "RELOADING=1" with the monotonic time (now, within a minute: the same
+/// clock as this process's CLOCK_MONOTONIC).
+fn assert_reloading(message: &str) {
+    let usec = message
+        .strip_prefix("RELOADING=1\nMONOTONIC_USEC=")
+        .and_then(|rest| rest.strip_suffix('\n'))
+        .and_then(|n| n.parse::<i128>().ok())
+        .unwrap_or_else(|| panic!("not a reload notice with the time: {message:?}"));
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec into `now`.
+    assert_eq!(unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) }, 0);
+    let now_usec = i128::from(now.tv_sec) * 1_000_000 + i128::from(now.tv_nsec) / 1000;
+    assert!((now_usec - usec).abs() < 60_000_000, "MONOTONIC_USEC={usec}, now {now_usec}");
 }
 
 #[test]

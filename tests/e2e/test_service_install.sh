@@ -45,6 +45,13 @@ service_check() {
 	[[ $out == "moshd: $etc/mosh/moshd.toml: OK" ]] || e2e_fail "check-config said: $out"
 	grep -qx "ExecStart=$prefix/bin/moshd --config $etc/mosh/moshd.toml" "$unitdir/moshd.service" ||
 		e2e_fail "the unit does not run the installed moshd with the installed file"
+	# What the service is promised to be (issue 6): readiness, its directories, the hardening.
+	local d
+	for d in Type=notify RuntimeDirectory=moshd StateDirectory=moshd NoNewPrivileges=yes \
+		ProtectSystem=strict ProtectHome=yes CapabilityBoundingSet=CAP_NET_BIND_SERVICE \
+		'ExecReload=/bin/kill -HUP $MAINPID'; do
+		grep -qxF "$d" "$unitdir/moshd.service" || e2e_fail "the installed unit lacks $d"
+	done
 	# verify runs man for Documentation=man:moshd(8): the page must be where man looks. It also
 	# exits 0 on a bad setting (it only warns "ignoring"): no output at all is the pass.
 	out=$(MANPATH="$prefix/share/man:" systemd-analyze verify "$unitdir/moshd.service" 2>&1) ||
