@@ -52,12 +52,21 @@ pub fn fetch(socket: &Path) -> anyhow::Result<StatusReport> {
         .with_context(|| format!("cannot reach moshd at {}", socket.display()))?;
     stream.set_read_timeout(Some(TIMEOUT))?;
     stream.set_write_timeout(Some(TIMEOUT))?;
-    stream.write_all(&encode_line(&Request::Status(StatusQuery {})))?;
+    // A failed write is not the end: moshd may have refused the connection
+    // (its connection budget) with a line saying why, which is still there.
+    let sent = stream.write_all(&encode_line(&Request::Status(StatusQuery {})));
     let mut line = Vec::new();
     let limit = u64::try_from(MAX_RESPONSE_LEN + 1).unwrap_or(u64::MAX);
-    BufReader::new(std::io::Read::take(&stream, limit))
-        .read_until(b'\n', &mut line)
-        .context("moshd did not answer")?;
+    if let Err(e) = BufReader::new(std::io::Read::take(&stream, limit)).read_until(b'\n', &mut line) {
+        if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) {
+            anyhow::bail!("moshd at {} did not answer within {} s", socket.display(), TIMEOUT.as_secs());
+        }
+        return Err(e).context("moshd did not answer");
+    }
+    if line.is_empty() {
+        sent.context("cannot send the request to moshd")?;
+        anyhow::bail!("moshd closed the connection without answering");
+    }
     match decode_response(&line).context("moshd's answer is not valid")? {
         Response::Status(report) => Ok(report),
         Response::Refused { reason } => anyhow::bail!("moshd refused: {reason}"),

@@ -85,5 +85,11 @@ fn one_line_per_session_event() {
     }
     let text = String::from_utf8_lossy(PAYLOAD[1..].as_ref()).into_owned();
     let hex: String = PAYLOAD[1..].iter().map(|b| format!("{b:02x}")).collect();
-    assert!(!log.contains(&text) && !log.contains(&hex), "a payload reached the log:\n{log}");
+    // Debug formatting of a byte slice: "[80, 65, 89, ...]", and its hex run with spaces.
+    let decimal = format!("{:?}", &PAYLOAD[1..9]);
+    let decimal = &decimal[1..decimal.len() - 1];
+    let spaced: Vec<String> = PAYLOAD[1..9].iter().map(|b| format!("{b:02x}")).collect();
+    for form in [text.as_str(), hex.as_str(), decimal, &spaced.join(" ")] {
+        assert!(!log.contains(form), "a payload reached the log as {form:?}:\n{log}");
+    }
 }

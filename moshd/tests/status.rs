@@ -65,6 +65,14 @@ fn exit_codes_for_monitoring() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("Connection refused"), "{err}");
 
+    // A socket whose owner never accepts: no answer within the timeout, still 1.
+    let mute = dir.join("mute.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&mute).unwrap();
+    let t0 = std::time::Instant::now();
+    let (code, _, err) = run(&["status", "--control-socket", &mute.display().to_string()], &[]);
+    assert_eq!((code, err), (1, format!("moshd: moshd at {} did not answer within 5 s\n", mute.display())));
+    assert!(t0.elapsed() < std::time::Duration::from_secs(10), "bounded: {:?}", t0.elapsed());
+
     let (code, _, err) = run(&["status", "--bogus"], &[]);
     assert_eq!(code, 2);
     assert_eq!(err, "moshd: unexpected argument '--bogus' found (try --help)\n");
