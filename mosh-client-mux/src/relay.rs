@@ -147,12 +147,16 @@ fn no_answer_message(moshd: SocketAddr) -> String {
 }
 
 /// A message for the user on the terminal mosh-client draws on: on a line
-/// of its own, at once (mosh-client redraws over it in time).
-fn tell_user(message: &str) {
-    use std::io::Write;
-    let mut err = std::io::stderr().lock();
-    let _ = write!(err, "\r\n{message}\r\n");
-    let _ = err.flush();
+/// of its own, at once (mosh-client redraws over it in time). Written from
+/// a thread of its own (there are at most two such messages a session), so
+/// a terminal that stops taking output never stalls the data path.
+fn tell_user(message: String) {
+    let _ = std::thread::Builder::new().name("hint".into()).spawn(move || {
+        use std::io::Write;
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r\n{message}\r\n");
+        let _ = err.flush();
+    });
 }
 
 async fn relay(config: RelayConfig) -> anyhow::Result<i32> {
@@ -400,7 +404,7 @@ impl Carrier {
         // Dropping the timer closes it, and it leaves the epoll set.
         self.hint = None;
         if no_answer(&self.shared.stats) {
-            tell_user(&no_answer_message(self.shared.moshd));
+            tell_user(no_answer_message(self.shared.moshd));
         }
     }
 }
@@ -504,7 +508,7 @@ fn to_mosh_client(shared: &Shared, owner: SocketAddr, datagram: &[u8], meta: &Re
     if Notice::decode(datagram) == Some(Notice::UnknownSession) {
         // Said once; moshd repeats it for every datagram.
         if !stats.unknown.swap(true, Ordering::Relaxed) {
-            tell_user(unknown_session_message());
+            tell_user(unknown_session_message().to_owned());
         }
         return first;
     }

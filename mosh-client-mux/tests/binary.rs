@@ -2,7 +2,7 @@
 //! mosh-client (tests/fake-mosh-client.py) and, for mux mode, a fake moshd
 //! on a loopback UDP socket that checks the header and echoes the payload.
 
-use mosh_mux_proto::{SessionKey, HEADER_LEN, MAGIC_V1};
+use mosh_mux_proto::{Notice, SessionKey, HEADER_LEN, MAGIC_V1};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
@@ -122,6 +122,12 @@ struct FakeMoshd {
 
 impl FakeMoshd {
     fn start() -> FakeMoshd {
+        FakeMoshd::start_with(false)
+    }
+
+    /// With `notice_first`, the first datagram is answered with moshd's
+    /// "unknown session" notice before its echo.
+    fn start_with(notice_first: bool) -> FakeMoshd {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket
             .set_read_timeout(Some(Duration::from_millis(50)))
@@ -144,7 +150,14 @@ impl FakeMoshd {
                         errors.lock().unwrap().push(format!("bad header {d:02x?}"));
                         continue;
                     }
-                    seen.lock().unwrap().push((d[HEADER_LEN], from));
+                    let first = {
+                        let mut seen = seen.lock().unwrap();
+                        seen.push((d[HEADER_LEN], from));
+                        seen.len() == 1
+                    };
+                    if notice_first && first {
+                        socket.send_to(&Notice::UnknownSession.encode(), from).unwrap();
+                    }
                     socket.send_to(&d[HEADER_LEN..], from).unwrap();
                 }
             })
@@ -209,6 +222,56 @@ fn mux_mode_relays_each_client_socket_on_its_own_outer_socket() {
     let blocked = record["status"]["SigBlk"].as_str().unwrap();
     assert_eq!(u64::from_str_radix(blocked, 16).unwrap(), 0);
     assert!(out.stdout.is_empty() && out.stderr.is_empty());
+}
+
+#[test]
+fn a_terminal_that_takes_no_output_never_stalls_the_data_path() {
+    // stderr is a pipe filled to the brim: any write to it blocks until the
+    // test reads. moshd's first answer is the "unknown session" notice,
+    // which the relay tells the user about; its echoes must still flow.
+    let s = Scratch::new("stall");
+    let moshd = FakeMoshd::start_with(true);
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    let fill = |nonblocking: bool| {
+        let flags = nix::fcntl::OFlag::from_bits_truncate(nix::fcntl::fcntl(std::os::fd::AsRawFd::as_raw_fd(&writer), nix::fcntl::FcntlArg::F_GETFL).unwrap());
+        let flags = if nonblocking { flags | nix::fcntl::OFlag::O_NONBLOCK } else { flags - nix::fcntl::OFlag::O_NONBLOCK };
+        nix::fcntl::fcntl(std::os::fd::AsRawFd::as_raw_fd(&writer), nix::fcntl::FcntlArg::F_SETFL(flags)).unwrap();
+    };
+    fill(true);
+    let mut filled = 0;
+    while let Ok(n) = std::io::Write::write(&mut &writer, &[b'x'; 4096]) {
+        filled += n;
+    }
+    fill(false);
+    let child = s
+        .command()
+        .env("FAKE_MODE", "echo")
+        .env("FAKE_EXIT", "7")
+        .arg("--mosh-client")
+        .arg(s.fake())
+        .args(["-# fake args |", "127.0.0.1", &moshd.mux_port()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(writer))
+        .spawn()
+        .unwrap();
+    // All three datagrams reach moshd only if the echoes came back through
+    // the relay while its message waited for the terminal.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while moshd.seen.lock().unwrap().len() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let seen = moshd.seen.lock().unwrap().len();
+    // Now let the terminal take output again, so that everything ends.
+    let drain = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut reader, &mut all);
+        all
+    });
+    let status = wait_bounded(child).status;
+    let said = String::from_utf8_lossy(&drain.join().unwrap()[filled..]).into_owned();
+    assert_eq!(seen, 3, "the data path stalled behind a message to the terminal");
+    assert_eq!(status.code(), Some(7));
+    assert!(said.contains("this session is unknown to moshd"), "{said:?}");
 }
 
 #[test]
