@@ -132,7 +132,7 @@ async fn handle(daemon: Rc<Daemon>, stream: UnixStream, uid: u32) -> anyhow::Res
     }
     let response = match decode_request(&line) {
         Err(e) => Response::Refused { reason: e.to_string() },
-        Ok(Request::Register(reg)) => daemon.register(uid, &reg),
+        Ok(Request::Register(reg)) => daemon.register(uid, &reg).await,
         Ok(Request::Status(_)) => Response::Status(daemon.status(uid)),
     };
     write.write_all(&encode_line(&response)).await?;

@@ -11,6 +11,7 @@ use crate::epoll_set::{self, EpollSet};
 use crate::inner_poll::{self, RecvBatch};
 use crate::limits::Limits;
 use crate::pidwatch;
+use crate::registration::Facts;
 use crate::router::{ClientRoute, Event, Router};
 use crate::session::CandKey;
 use crate::state_file;
@@ -248,6 +249,13 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// The mosh-server's pidfd, opened before anything is read about the pid:
+/// the facts then describe the process it watches, not a later one that
+/// reused the pid.
+fn open_pid(reg: &Registration) -> Result<OwnedFd, String> {
+    pidwatch::open(reg.pid).map_err(|_| format!("process {} is not running", reg.pid))
+}
+
 fn user_name(uid: u32) -> String {
     match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
         Ok(Some(user)) => user.name,
@@ -268,7 +276,14 @@ impl Daemon {
         };
         for rec in records {
             let sid = rec.registration.sid;
-            match self.admit(rec.uid, &rec.user, &rec.registration, rec.since_unix) {
+            let checked = open_pid(&rec.registration).map(|pidfd| {
+                let facts = crate::facts::gather(rec.registration.port, rec.registration.pid);
+                (pidfd, facts)
+            });
+            let admitted = checked.and_then(|(pidfd, facts)| {
+                self.admit(rec.uid, &rec.user, &rec.registration, rec.since_unix, pidfd, &facts)
+            });
+            match admitted {
                 Ok(()) => info!(%sid, uid = rec.uid, "session restored"),
                 Err(reason) => info!(%sid, uid = rec.uid, %reason, "session not restored"),
             }
@@ -276,9 +291,24 @@ impl Daemon {
         self.dirty.notify_one();
     }
 
-    /// Handles a registration from a control connection of `uid`.
-    pub fn register(self: &Rc<Self>, uid: u32, reg: &Registration) -> Response {
-        match self.admit(uid, &user_name(uid), reg, unix_now()) {
+    /// Handles a registration from a control connection of `uid`. What the
+    /// kernel says of the port and pid (a netlink dump, /proc reads) and the
+    /// user's name (NSS, which may ask the network) are read on a blocking
+    /// thread: datagrams keep flowing meanwhile.
+    pub async fn register(self: &Rc<Self>, uid: u32, reg: &Registration) -> Response {
+        let (port, pid) = (reg.port, reg.pid);
+        let checked = match open_pid(reg) {
+            Ok(pidfd) => {
+                let lookup = move || (crate::facts::gather(port, pid), user_name(uid));
+                match tokio::task::spawn_blocking(lookup).await {
+                    Ok((facts, user)) => Ok((pidfd, facts, user)),
+                    Err(e) => Err(format!("cannot check the registration: {e}")),
+                }
+            }
+            Err(why) => Err(why),
+        };
+        let admitted = checked.and_then(|(pidfd, facts, user)| self.admit(uid, &user, reg, unix_now(), pidfd, &facts));
+        match admitted {
             Ok(()) => {
                 self.dirty.notify_one();
                 Response::Registered { port: self.advertise_port }
@@ -290,14 +320,20 @@ impl Daemon {
         }
     }
 
-    fn admit(self: &Rc<Self>, uid: u32, user: &str, reg: &Registration, since: u64) -> Result<(), String> {
-        // Open the pidfd first: the facts below then describe the process
-        // it watches, not a later one that reused the pid.
-        let pidfd = pidwatch::open(reg.pid).map_err(|_| format!("process {} is not running", reg.pid))?;
-        let facts = crate::facts::gather(reg.port, reg.pid);
+    /// Enters the session, given the pidfd of its mosh-server and the facts
+    /// gathered after opening it.
+    fn admit(
+        self: &Rc<Self>,
+        uid: u32,
+        user: &str,
+        reg: &Registration,
+        since: u64,
+        pidfd: OwnedFd,
+        facts: &Facts,
+    ) -> Result<(), String> {
         self.router
             .borrow_mut()
-            .register(Instant::now(), since, uid, user, reg, &facts)
+            .register(Instant::now(), since, uid, user, reg, facts)
             .map_err(|r| r.to_string())?;
         self.log_events();
         if let Err(e) = self.exits.add(&pidfd, sid_tag(reg.sid)) {
