@@ -4,25 +4,30 @@
 Usage: report.py RESULTS_DIR DOC_PATH PLOT_DIR
 
 Every number in the document is read from RESULTS_DIR, which the run just wrote; nothing is
-typed by hand. Plots are drawn with gnuplot (pngcairo).
+typed by hand. Every result a section needs must be there: a missing one is an error (the run
+failed somewhere), never a section left out. Plots are drawn with gnuplot (pngcairo).
 """
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 
 R, DOC, PLOTS = sys.argv[1], sys.argv[2], sys.argv[3]
 SIZES = [100, 500, 1250]
-PATHS = ["direct", "dnat", "minfwd", "minfwd-tokio", "moshd", "relay"]
+PATHS = ["direct", "dnat", "minfwd", "minfwd-tokio", "moshd", "moshd-stock", "relay"]
 PATH_NAMES = {
     "direct": "direct (no hop)",
     "dnat": "kernel DNAT (nftables)",
     "minfwd": "minfwd (blocking)",
     "minfwd-tokio": "minfwd (tokio)",
     "moshd": "moshd",
+    "moshd-stock": "moshd, stock client (mapped)",
+    "moshd-10": "moshd, 10 sessions",
     "relay": "mosh-client-mux + moshd",
 }
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def load(name):
@@ -99,9 +104,11 @@ w("")
 # ------------------------------------------------------------------ latency
 rtt = {}
 for place in ("same", "cross"):
-    if have(f"rtt-{place}.json"):
-        for path in load(f"rtt-{place}.json")["paths"]:
-            rtt[(place, path["label"])] = {s["size"]: s for s in path["sizes"]}
+    for path in load(f"rtt-{place}.json")["paths"]:
+        rtt[(place, path["label"])] = {s["size"]: s for s in path["sizes"]}
+    missing = [p for p in PATHS if (place, p) not in rtt]
+    if missing:
+        sys.exit(f"report: rtt-{place}.json lacks the paths {missing}")
 
 
 def q(place, p, size, key):
@@ -111,7 +118,7 @@ def q(place, p, size, key):
 w("## Added latency")
 w("")
 w(f"Ping-pong round trips of one datagram at a time (`udprtt`), {PARAMS['rtt_count']:,} per size and path "
-  "after 500 unrecorded, through each path to the same echo server. The paths take turns, 100 round trips "
+  "after 500 unrecorded, through each path to the same kind of echo server (`udpecho`). The paths take turns, 100 round trips "
   "each, so that whatever else the machine does at a given moment falls on all of them alike. *Added* = "
   "the path's percentile minus the direct path's at the same percentile. Two placements:")
 w("")
@@ -122,15 +129,11 @@ w("- **cross-core**: the forwarder on its own CPU, as in production. Every hop t
   "same for every forwarder: the comparison holds, the absolute numbers are this VM's.")
 w("")
 for place, title in (("same", "same-core"), ("cross", "cross-core")):
-    if (place, "direct") not in rtt:
-        continue
     w(f"### {title} (µs)")
     w("")
     w("| path | size | p50 | p99 | p99.9 | added p50 | added p99 | lost |")
     w("|---|---:|---:|---:|---:|---:|---:|---:|")
     for p in PATHS:
-        if (place, p) not in rtt:
-            continue
         for size in SIZES:
             s = rtt[(place, p)][size]
             r = s["rtt"]
@@ -141,8 +144,10 @@ for place, title in (("same", "same-core"), ("cross", "cross-core")):
                 a99 = f1(r["p99_us"] - q(place, "direct", size, "p99_us"))
             w(f"| {PATH_NAMES[p]} | {size} | {f1(r['p50_us'])} | {f1(r['p99_us'])} | {f1(r['p999_us'])} | {a50} | {a99} | {s['lost']} |")
     w("")
-    w("Per hop, against the minimal forwarder's added latency (ratio = hop's added / minfwd's added; "
-      "target ≤ 1.3). The moshd hop is moshd − direct; the client relay hop is (relay + moshd) − moshd.")
+    w("The *moshd, stock client* row is a stock mosh-client's path through moshd once moshd has mapped "
+      "its source (see *Stock mosh-client* below). Per hop, against the minimal forwarder's added latency "
+      "(ratio = hop's added / minfwd's added; target ≤ 1.3). The moshd hop is moshd − direct; the client "
+      "relay hop is (relay + moshd) − moshd.")
     w("")
     w("| size | pct | minfwd added | moshd hop | ratio | relay hop | ratio |")
     w("|---:|---|---:|---:|---:|---:|---:|")
@@ -183,9 +188,8 @@ w("")
 
 # ------------------------------------------------------------------ throughput
 tp = {}
-for p in ("direct", "dnat", "minfwd", "minfwd-tokio", "moshd", "moshd-10"):
-    if have(f"tput-{p}.json"):
-        tp[p] = (load(f"tput-{p}.json"), load(f"tput-{p}.cpu.json"))
+for p in ("direct", "dnat", "minfwd", "minfwd-tokio", "moshd", "moshd-stock", "moshd-10"):
+    tp[p] = (load(f"tput-{p}.json"), load(f"tput-{p}.cpu.json"))
 w("## Throughput on one core")
 w("")
 w(f"Closed loop: {PARAMS['window']} datagrams of 100 bytes in flight (`loadgen --window`), echoed back by "
@@ -202,7 +206,7 @@ mf_rate = tp["minfwd"][0]["relayed_per_s"]
 mf_cpu = tp["minfwd"][1]["core_fraction"]
 mf_eff = mf_rate / mf_cpu if mf_cpu > 0 else float("nan")
 for p, (r, c) in tp.items():
-    label = PATH_NAMES.get(p, "moshd, 10 sessions")
+    label = PATH_NAMES[p]
     rate = r["relayed_per_s"]
     frac = c["core_fraction"]
     userspace = p not in ("direct", "dnat")
@@ -225,6 +229,231 @@ targets.append(("moshd relays ≥ 70 % of the minimal forwarder's datagrams a se
                 f"{pct(md_rate / mf_rate)} of the rate ({f0(md_rate)} vs {f0(mf_rate)} /s); "
                 f"{pct(md_eff / mf_eff)} per CPU-second",
                 md_rate / mf_rate >= 0.7 and md_eff / mf_eff >= 0.7))
+
+# ------------------------------------------------------------------ stock mosh-client (issue 7)
+def ratio(a, b):
+    """a / b, or None where b is not positive (noise made an added latency <= 0)."""
+    return a / b if b > 0 else None
+
+
+def show_ratio(r):
+    return f2(r) if r is not None else "n/a"
+
+
+def shipped_defaults(keys):
+    """The built-in values of KEYS as moshd's shipped configuration file shows them
+    (`#key = value` lines of moshd/dist/moshd.toml)."""
+    path = os.path.join(REPO, "moshd", "dist", "moshd.toml")
+    found = {}
+    for line in open(path):
+        m = re.match(r"#(\w+) = (.+)$", line.strip())
+        if m and m.group(1) in keys:
+            found[m.group(1)] = m.group(2)
+    missing = [k for k in keys if k not in found]
+    if missing:
+        sys.exit(f"report: {path} does not show the defaults of {missing}")
+    return found
+
+
+w("## Stock mosh-client (issue 7)")
+w("")
+w("A stock mosh-client (one started without mosh-client-mux) sends raw mosh datagrams to moshd's port, "
+  "without the mux header. moshd maps such a source by *probing*: the source's first datagram goes, "
+  "through a new loopback candidate socket for each, to the sessions registered with the source's IP as "
+  "their sshd client address, and the session whose mosh-server answers gets the source mapped; from then "
+  "on the source's datagrams are routed by one lookup of its address, as a framed datagram's are by one "
+  "lookup of its sid. Here the mosh-server stand-in is `udpecho`, registered with a loopback address "
+  "(127.0.0.x) as its sshd client address; the stock client sends from that address. Every stock path has "
+  "a session of its own: a framed and a stock client on one session would move its return path back and "
+  "forth.")
+w("")
+w("### Once mapped, against framed")
+w("")
+w(f"Latency: the *moshd* (framed: the 9-byte header, then the payload) and *moshd, stock client* rows of the "
+  f"latency tables above, measured in the same `udprtt` runs, their round trips interleaved; the stock path "
+  f"sends the same payload without the header from {PARAMS['stock_rtt_ip']}, and its first datagram (the probe "
+  "that maps it) fell in the unrecorded warm-up. *Added* is over the direct path, as above; the ratio is "
+  "stock's added over framed's added. Commands: " + ", ".join(cmd(x) for x in ("udpecho-stock", "rtt-same")) + ".")
+w("")
+w("| placement | size | pct | framed | stock | stock − framed | framed added | stock added | stock / framed (added) |")
+w("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+stock_lat = {}
+for place, title in (("same", "same-core"), ("cross", "cross-core")):
+    for size in SIZES:
+        for key, label in (("p50_us", "p50"), ("p99_us", "p99")):
+            d = q(place, "direct", size, key)
+            fr = q(place, "moshd", size, key)
+            st = q(place, "moshd-stock", size, key)
+            r = ratio(st - d, fr - d)
+            stock_lat[(place, size, label)] = (fr - d, st - d, r)
+            w(f"| {title} | {size} | {label} | {f1(fr)} | {f1(st)} | {f1(st - fr)} | {f1(fr - d)} | {f1(st - d)} | {show_ratio(r)} |")
+w("")
+lost_stock = sum(rtt[(pl, "moshd-stock")][sz]["lost"] for pl in ("same", "cross") for sz in SIZES)
+p50_ratios = [stock_lat[("same", sz, "p50")][2] for sz in SIZES]
+w(f"Same-core, where a hop's own cost shows (p50, 100/500/1250 B): stock's added latency is "
+  + ", ".join(f"×{show_ratio(r)}" for r in p50_ratios)
+  + f" framed's. Stock round trips lost: {lost_stock}.")
+w("")
+fr_r, fr_c = tp["moshd"]
+st_r, st_c = tp["moshd-stock"]
+
+
+def per_cpu_s(r, c):
+    return r["relayed_per_s"] / c["core_fraction"] if c["core_fraction"] > 0 else None
+
+
+def cpu_per_dgram_us(r, c):
+    return 1e6 * c["core_fraction"] / r["relayed_per_s"] if r["relayed_per_s"] > 0 else None
+
+
+fr_e, st_e = per_cpu_s(fr_r, fr_c), per_cpu_s(st_r, st_c)
+fr_d, st_d = cpu_per_dgram_us(fr_r, fr_c), cpu_per_dgram_us(st_r, st_c)
+w(f"Throughput: the closed loop of *Throughput on one core* ({PARAMS['window']} datagrams of 100 bytes in "
+  f"flight, {PARAMS['tput_secs']} s, one session on one client socket), framed (the *moshd* row there) and "
+  f"from a stock client at {PARAMS['stock_tput_ip']} (`loadgen --stock`: it has moshd map its source with "
+  "one probe before the run starts). *moshd CPU per datagram* is moshd's CPU time over the datagrams it "
+  "relayed (both directions).")
+w("")
+w("| client | relayed datagrams/s | moshd CPU | per CPU-second | moshd CPU per datagram (µs) | lost | command |")
+w("|---|---:|---:|---:|---:|---:|---|")
+for label, r, c, e, d, name in (("framed", fr_r, fr_c, fr_e, fr_d, "tput-moshd"), ("stock (mapped)", st_r, st_c, st_e, st_d, "tput-moshd-stock")):
+    w(f"| {label} | {f0(r['relayed_per_s'])} | {pct(c['core_fraction'])} | {f0(e) if e else '–'} | "
+      f"{f2(d) if d else '–'} | {pct(r['loss_ratio'])} | {cmd(name)} |")
+rate_ratio = ratio(st_r["relayed_per_s"], fr_r["relayed_per_s"])
+w(f"| stock / framed | ×{show_ratio(rate_ratio)} | | ×{show_ratio(ratio(st_e or 0, fr_e or 0))} | "
+  f"×{show_ratio(ratio(st_d or 0, fr_d or 0))} | | |")
+w("")
+w(f"The stock source was mapped {f1(st_r['mapped_ms'])} ms after its first datagram. moshd's counters over "
+  "the latency and throughput runs (`moshd status --json`): "
+  + ", ".join(f"{k} {v:,}" for k, v in sorted(load("paths-counters.json").items()) if v) + ".")
+w("")
+
+w("### Probe: a new source's first datagram")
+w("")
+probe_n, probe_warm, fan = PARAMS["probe_n"], PARAMS["probe_warmup"], PARAMS["probe_fanout"]
+widened = ["session_candidate_rate", "global_candidate_rate", "probe_source_rate", "probe_global_rate"]
+defaults = shipped_defaults(widened + ["max_candidates", "probe_fanout", "max_probe_sources"])
+conf = open(os.path.join(R, "probe-moshd.toml")).read()
+w(f"`probertt`: {probe_n:,} new sources, one after "
+  f"another, after {probe_warm} unrecorded ones. Each new source is a fresh socket with a port of its own; "
+  "its first datagram is unmapped, so moshd probes: it opens a candidate socket to each session of the "
+  "source's IP, sends the datagram on each, and the echo that comes back maps the source. The same source "
+  "then sends one more datagram, now mapped: the baseline. The unrecorded sources fill the probed sessions' "
+  f"candidate lists to their cap (`max_candidates`, {defaults['max_candidates']}), so every recorded probe "
+  "also closes the session's oldest unconfirmed candidate, as in steady state. **Fan-out 1**: one session "
+  f"registered with {PARAMS['probe1_ip']}. **Fan-out {fan}**: {fan} sessions registered with "
+  f"{PARAMS['probe8_ip']}, of which one answers and {fan - 1} read and never answer, as a mosh-server does "
+  f"with another client's datagram; each probe goes to all of them. The sessions: {cmd('probe-echo')}. "
+  f"The command for fan-out 1, same-core (the other rows differ in `--bind`, `--base-port` and `--label`): "
+  f"{cmd('probe-1-same')}.")
+w("")
+w(f"moshd for these runs ({cmd('moshd-probe')}) reads a configuration that lifts the rates capping "
+  "probes and new candidates, which one new source after another at full speed would otherwise exhaust "
+  "at once (that is what they are for):")
+w("")
+w("```toml")
+w(conf.strip())
+w("```")
+w("")
+w("The defaults (`moshd/dist/moshd.toml`): " + "; ".join(f"`{k} = {defaults[k]}`" for k in widened)
+  + f"; the other limits keep theirs (`probe_fanout = {defaults['probe_fanout']}`, "
+  f"`max_candidates = {defaults['max_candidates']}`, `max_probe_sources = {defaults['max_probe_sources']}`). "
+  "With the defaults, a burst of new sources from one IP is probed up to the per-source burst, then at the "
+  "per-source rate, and a session takes new candidates up to its burst, then at its rate; a datagram past "
+  "them is dropped and counted, and mosh retransmits. A real stock client makes a new source when it "
+  "starts, when it hops to a fresh port (after 10 s without a round trip), and when it roams.")
+w("")
+probe = {}
+for k in ("1", "8"):
+    for place in ("cross", "same"):
+        probe[(k, place)] = (load(f"probe-{k}-{place}.json"), load(f"probe-{k}-{place}.counters.json"))
+caps = ["probe_source_rate", "probe_global_rate", "probe_sources_full", "session_candidate_rate",
+        "global_candidate_rate", "unknown_source"]
+w("Round trips (µs): first = the new source's first datagram (probe, candidate opened, echo, source "
+  "mapped); mapped = its next one. *Added* = first − mapped at the same percentile.")
+w("")
+w("| fan-out | placement | sources | lost | first p50 | first p99 | mapped p50 | mapped p99 | added p50 | added p99 |")
+w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+for (k, place), (r, c) in probe.items():
+    fo = 1 if k == "1" else fan
+    a, m = r["first"], r["mapped"]
+    title = "same-core" if place == "same" else "cross-core"
+    w(f"| {fo} | {title} | {r['sources']:,} | {r['lost_first'] + r['lost_mapped']} | {f1(a['p50_us'])} | "
+      f"{f1(a['p99_us'])} | {f1(m['p50_us'])} | {f1(m['p99_us'])} | {f1(a['p50_us'] - m['p50_us'])} | "
+      f"{f1(a['p99_us'] - m['p99_us'])} |")
+w("")
+w(f"moshd's CPU per datagram and its reply (µs): probertt reads moshd's CPU-time clock "
+  f"(`clock_getcpuclockid`) before each datagram and after its echo, each time after a pause of "
+  f"{probe[('1', 'same')][0]['settle_us']} µs in which moshd finishes and goes back to sleep, so each reading "
+  "is moshd's whole work for that one datagram, its reply and its wake-ups. *Probe's extra* = first − "
+  "mapped. *Probes sent* is moshd's own counter over the run (warm-up included), per new source; *dropped* "
+  "counts datagrams a limit or an unknown source dropped (" + ", ".join(f"`{x}`" for x in caps) + ").")
+w("")
+w("| fan-out | placement | first p50 | first mean | mapped p50 | mapped mean | probe's extra p50 | probe's extra mean | probes sent per source | dropped |")
+w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+for (k, place), (r, c) in probe.items():
+    fo = 1 if k == "1" else fan
+    cf, cm = r["cpu"]["first_us"], r["cpu"]["mapped_us"]
+    title = "same-core" if place == "same" else "cross-core"
+    tried = r["sources"] + r["lost_first"] + r["warmup"]
+    dropped = sum(c.get(x, 0) for x in caps)
+    w(f"| {fo} | {title} | {f1(cf['p50_us'])} | {f1(cf['mean_us'])} | {f1(cm['p50_us'])} | {f1(cm['mean_us'])} | "
+      f"{f1(cf['p50_us'] - cm['p50_us'])} | {f1(cf['mean_us'] - cm['mean_us'])} | "
+      f"{f2(c.get('probes', 0) / tried) if tried else '–'} | {dropped:,} |")
+w("")
+early = [f"probe-{k}-{pl}" for (k, pl), (r, _) in probe.items() if r["stopped_early"]]
+if early:
+    w(f"**Stopped early** (`--seconds` ran out): {', '.join(early)}.")
+    w("")
+ex1 = probe[("1", "same")][0]["cpu"]
+ex8 = probe[("8", "same")][0]["cpu"]
+extra1 = ex1["first_us"]["mean_us"] - ex1["mapped_us"]["mean_us"]
+extra8 = ex8["first_us"]["mean_us"] - ex8["mapped_us"]["mean_us"]
+map_x = probe[("1", "cross")][0]["cpu"]["mapped_us"]["mean_us"]
+map_s = probe[("1", "same")][0]["cpu"]["mapped_us"]["mean_us"]
+w(f"Same-core, a probe costs moshd about {f1(extra1)} µs of CPU at fan-out 1 and {f1(extra8)} µs at fan-out "
+  f"{fan} beyond a mapped datagram (means), {f1((extra8 - extra1) / (fan - 1))} µs for each further "
+  f"session probed. A mapped round trip costs moshd {f1(map_s)} µs same-core and {f1(map_x)} µs "
+  "cross-core: moshd sleeps between the datagrams of a ping-pong, and cross-core each datagram wakes its "
+  f"idle vCPU, which its CPU clock counts too (under load, moshd spends {f2(fr_d)} µs per datagram: "
+  "*Once mapped, against framed*). In the fan-out runs the answering session is offered each first "
+  "datagram last (moshd offers it first to sessions never heard from, here the silent ones, then to the "
+  f"longest silent), so that round trip includes opening the other {fan - 1} candidates and sending "
+  f"their copies; the silent sessions' reads (a real mosh-server would fail to authenticate the "
+  "datagram) run on the load CPU, which same-core is moshd's too.")
+w("")
+
+w("### Router cost per datagram (no I/O)")
+w("")
+rc = load("route-cost.json")
+w(f"Measured by {cmd('route-cost')} (`moshd/benches/route_cost.rs`) in this run, before the synthetic "
+  "benchmarks: moshd's router alone, no sockets and no system calls, so only the routing work differs "
+  "between the paths; a datagram's system calls and wake-ups, which the end-to-end figures above "
+  f"include, are the same for all of them. The bench's setup, as it states it: “{rc['heading']}”.")
+w("")
+w("| path | ns per datagram |")
+w("|---|---:|")
+for row in rc["rows"]:
+    w(f"| {row['path']} | {f0(row['ns'])} |")
+w("")
+
+
+def rc_row(prefix):
+    m = [r["ns"] for r in rc["rows"] if r["path"].startswith(prefix)]
+    if len(m) != 1:
+        sys.exit(f"report: route-cost.json: no single row starting {prefix!r}")
+    return m[0]
+
+
+rc_framed, rc_stock, rc_probe = rc_row("framed"), rc_row("stock-client"), rc_row("probe")
+w(f"Routing a mapped stock datagram (its session found by its source address) costs {f0(rc_stock)} ns, "
+  f"×{f2(rc_stock / rc_framed)} a framed one's {f0(rc_framed)} ns (its session found by the sid in its "
+  f"header): {f0(rc_stock - rc_framed)} ns, against moshd's {f2(fr_d)} µs of CPU per datagram under load. "
+  f"A probe's routing, {f0(rc_probe)} ns for one session, is a small part of the {f1(extra1)} µs a probe "
+  "adds to moshd's CPU (same-core, fan-out 1, above): the rest is the system calls of the candidate socket "
+  "moshd opens (socket, bind, connect, a socket option, adding it to the epoll set) and of the one it "
+  "evicts.")
+w("")
 
 # ------------------------------------------------------------------ scale
 w("## Scale")
@@ -331,14 +560,14 @@ stall_r = load("scale-n-rtt-registering.json")["paths"][0]["sizes"][0]["rtt"]
 stall_reg = load("scale-stall-register.json")
 w(f"Registering the {reg['sessions']:,} idle sessions ({reg['target']:,} asked, {reg['refused']} refused) "
   f"took {f1(reg['wall_s'])} s from {(reg['target'] + 99) // 100} parallel processes; the slowest single "
-  f"registration took {f0(reg['max_one_ms'])} ms, and moshd closed {reg['retries']:,} control connections "
-  "unanswered (its per-uid budget of 10 new connections a second), which were retried. "
+  f"registration took {f0(reg['max_one_ms'])} ms, and moshd refused {reg['retries']:,} control connections "
+  "(its per-uid budget of 10 new connections a second, said in a refusal line), which were retried. "
   f"With {n:,} sessions registered, 20 more registrations took {f0(stall_reg['register_total_ms'])} ms "
   f"(slowest {f1(stall_reg['register_max_ms'])} ms).")
 w("")
 w("moshd checks a registration by asking the kernel (`NETLINK_SOCK_DIAG`, filtered to the port) which UDP "
-  "sockets hold the port, and listing the registering process's descriptors, on its only thread: the relay "
-  "waits meanwhile. A ping-pong on one "
+  "sockets hold the port, and listing the registering process's descriptors, on tokio's blocking pool; only "
+  "the table update runs on the relay thread. A ping-pong on one "
   f"session at {n:,} sessions ({cmd('scale-n-rtt')}), quiet and while those 20 sessions register:")
 w("")
 w("| | p50 µs | p99 µs | p99.9 µs | max µs |")
@@ -350,55 +579,54 @@ w("![throughput against sessions](bench/throughput.png)")
 w("")
 
 # ------------------------------------------------------------------ lab
-if have("lab.json"):
-    lab = load("lab.json")
-    w("## Real mosh in the namespace lab")
-    w("")
-    w("Stock mosh 1.4 through the lab of `scripts/lab.sh` (client and server namespaces, sshd, a router), "
-      "`--predict=never` so that the screen shows the server's echo and not mosh's local prediction. "
-      "Direct: `mosh` alone. Mux: `mosh --client=mosh-client-mux --server='mosh-server-mux --control-socket …'` "
-      "with moshd in the server namespace. Screens are read with `tmux capture-pane` every 2 ms, so these "
-      "times include tmux's own latency and are coarse (milliseconds, not microseconds).")
-    w("")
-    sd, sm = lab["setup_s"]["direct"], lab["setup_s"]["mux"]
-    kd, km = lab["keystroke_ms"]["direct"], lab["keystroke_ms"]["mux"]
+lab = load("lab.json")
+w("## Real mosh in the namespace lab")
+w("")
+w("Stock mosh 1.4 through the lab of `scripts/lab.sh` (client and server namespaces, sshd, a router), "
+  "`--predict=never` so that the screen shows the server's echo and not mosh's local prediction. "
+  "Direct: `mosh` alone. Mux: `mosh --client=mosh-client-mux --server='mosh-server-mux --control-socket …'` "
+  "with moshd in the server namespace. Screens are read with `tmux capture-pane` every 2 ms, so these "
+  "times include tmux's own latency and are coarse (milliseconds, not microseconds).")
+w("")
+sd, sm = lab["setup_s"]["direct"], lab["setup_s"]["mux"]
+kd, km = lab["keystroke_ms"]["direct"], lab["keystroke_ms"]["mux"]
 
-    def pq(v, p):
-        v = sorted(v)
-        return v[min(len(v) - 1, max(0, int(round(p / 100 * len(v) + 0.5)) - 1))]
+def pq(v, p):
+    v = sorted(v)
+    return v[min(len(v) - 1, max(0, int(round(p / 100 * len(v) + 0.5)) - 1))]
 
-    w("| measure | direct | mux | mux − direct |")
-    w("|---|---:|---:|---:|")
-    w(f"| start `mosh` to first prompt, median of {len(sd)} (ms) | {f0(1e3 * statistics.median(sd))} | "
-      f"{f0(1e3 * statistics.median(sm))} | {f0(1e3 * (statistics.median(sm) - statistics.median(sd)))} |")
-    w(f"| same, min (ms) | {f0(1e3 * min(sd))} | {f0(1e3 * min(sm))} | {f0(1e3 * (min(sm) - min(sd)))} |")
-    for p in (50, 90):
-        w(f"| keystroke to echo, p{p} of {len(kd)} (ms) | {f1(pq(kd, p))} | {f1(pq(km, p))} | {f1(pq(km, p) - pq(kd, p))} |")
-    w(f"| keystroke to echo, max (ms) | {f1(max(kd))} | {f1(max(km))} | {f1(max(km) - max(kd))} |")
-    w("")
-    setup_added = 1e3 * (statistics.median(sm) - statistics.median(sd))
-    targets.append(("Setup adds ≤ 50 ms to the time to first prompt",
-                    f"{f0(setup_added)} ms (median of {len(sd)} each; ssh and mosh's start dominate both)",
-                    setup_added <= 50))
-    idle = lab["idle"]
-    w(f"Idle sessions, {f0(idle['relay']['seconds'])} s without typing: wake-ups are the context switches of "
-      "all the process's threads (`voluntary_ctxt_switches` + `nonvoluntary_ctxt_switches` in "
-      "`/proc/PID/task/*/status`); each wake-up from sleep is one switch.")
-    w("")
-    w("| process | RSS KiB | wake-ups | wake-ups/s |")
-    w("|---|---:|---:|---:|")
-    for k, label in (("relay", "mosh-client-mux (the relay)"), ("mux_mosh_client", "mosh-client under the relay"),
-                     ("direct_mosh_client", "mosh-client, direct session")):
-        x = idle[k]
-        w(f"| {label} | {f0(x['rss_kb'])} | {x['wakeups']} | {f2(x['wakeups_per_s'])} |")
-    w("")
-    ok = idle["relay"]["wakeups_per_s"] <= idle["mux_mosh_client"]["wakeups_per_s"]
-    targets.append(("An idle client relay wakes up no more than mosh-client itself",
-                    f"relay {f2(idle['relay']['wakeups_per_s'])}/s, its mosh-client "
-                    f"{f2(idle['mux_mosh_client']['wakeups_per_s'])}/s, a direct mosh-client "
-                    f"{f2(idle['direct_mosh_client']['wakeups_per_s'])}/s; relay RSS {f0(idle['relay']['rss_kb'])} KiB", ok))
-    w("Commands: `" + "`, `".join(open(os.path.join(R, "lab-commands.txt")).read().split("\n")[:2]) + "`.")
-    w("")
+w("| measure | direct | mux | mux − direct |")
+w("|---|---:|---:|---:|")
+w(f"| start `mosh` to first prompt, median of {len(sd)} (ms) | {f0(1e3 * statistics.median(sd))} | "
+  f"{f0(1e3 * statistics.median(sm))} | {f0(1e3 * (statistics.median(sm) - statistics.median(sd)))} |")
+w(f"| same, min (ms) | {f0(1e3 * min(sd))} | {f0(1e3 * min(sm))} | {f0(1e3 * (min(sm) - min(sd)))} |")
+for p in (50, 90):
+    w(f"| keystroke to echo, p{p} of {len(kd)} (ms) | {f1(pq(kd, p))} | {f1(pq(km, p))} | {f1(pq(km, p) - pq(kd, p))} |")
+w(f"| keystroke to echo, max (ms) | {f1(max(kd))} | {f1(max(km))} | {f1(max(km) - max(kd))} |")
+w("")
+setup_added = 1e3 * (statistics.median(sm) - statistics.median(sd))
+targets.append(("Setup adds ≤ 50 ms to the time to first prompt",
+                f"{f0(setup_added)} ms (median of {len(sd)} each; ssh and mosh's start dominate both)",
+                setup_added <= 50))
+idle = lab["idle"]
+w(f"Idle sessions, {f0(idle['relay']['seconds'])} s without typing: wake-ups are the context switches of "
+  "all the process's threads (`voluntary_ctxt_switches` + `nonvoluntary_ctxt_switches` in "
+  "`/proc/PID/task/*/status`); each wake-up from sleep is one switch.")
+w("")
+w("| process | RSS KiB | wake-ups | wake-ups/s |")
+w("|---|---:|---:|---:|")
+for k, label in (("relay", "mosh-client-mux (the relay)"), ("mux_mosh_client", "mosh-client under the relay"),
+                 ("direct_mosh_client", "mosh-client, direct session")):
+    x = idle[k]
+    w(f"| {label} | {f0(x['rss_kb'])} | {x['wakeups']} | {f2(x['wakeups_per_s'])} |")
+w("")
+ok = idle["relay"]["wakeups_per_s"] <= idle["mux_mosh_client"]["wakeups_per_s"]
+targets.append(("An idle client relay wakes up no more than mosh-client itself",
+                f"relay {f2(idle['relay']['wakeups_per_s'])}/s, its mosh-client "
+                f"{f2(idle['mux_mosh_client']['wakeups_per_s'])}/s, a direct mosh-client "
+                f"{f2(idle['direct_mosh_client']['wakeups_per_s'])}/s; relay RSS {f0(idle['relay']['rss_kb'])} KiB", ok))
+w("Commands: `" + "`, `".join(open(os.path.join(R, "lab-commands.txt")).read().split("\n")[:2]) + "`.")
+w("")
 
 # ------------------------------------------------------------------ lossy, slow link (--full only)
 def lossy_section(results, mode, command):
@@ -490,10 +718,13 @@ w("")
 w("## Reproducing")
 w("")
 w("`scripts/bench --quick` (under 2 minutes) or `scripts/bench --full`, as root on Debian: it installs "
-  "gnuplot and mosh's lab prerequisites, builds the release binaries, runs `tests/bench/synthetic.sh` and "
-  "`tests/bench/lab.sh` (with `--full`, also the lossy-link test `tests/e2e/run fault_lossy`), and writes "
-  "this file and `docs/bench/*.png`. The tools are the `mosh-mux-bench` crate in `tests/bench/`: "
-  "`loadgen`, `udpecho`, `minfwd`, `udprtt`, and `nfdelay` (the lab's delay where tc netem is missing).")
+  "gnuplot and mosh's lab prerequisites, builds the release binaries, runs `tests/bench/route_cost.sh` "
+  "(the router's cargo bench), `tests/bench/synthetic.sh` and `tests/bench/lab.sh` (with `--full`, also "
+  "the lossy-link test `tests/e2e/run fault_lossy`), and writes this file and `docs/bench/*.png` with "
+  "`tests/bench/report.py`. A step that fails stops the run with its name, and leaves this file as it "
+  "was. The tools are the `mosh-mux-bench` crate in `tests/bench/`: `loadgen`, `udpecho`, `minfwd`, "
+  "`udprtt`, `probertt` (a new stock-client source's first datagram against its next), and `nfdelay` "
+  "(the lab's delay where tc netem is missing).")
 w("")
 
 os.makedirs(os.path.dirname(DOC), exist_ok=True)

@@ -2,7 +2,9 @@
 # tests/bench/synthetic.sh - the synthetic half of scripts/bench: latency, throughput and scale of
 # moshd against the direct path, the minimal forwarder (minfwd) and kernel DNAT, in a network
 # namespace of its own (loopback only), with moshd or the forwarder pinned to one CPU and the
-# load (loadgen, udpecho, udprtt, the client relay) on the other.
+# load (loadgen, udpecho, udprtt, the client relay) on the other. Also what a stock mosh-client
+# (raw datagrams, no mux header; issue 7) costs through moshd once its source is mapped, against a
+# framed one, and what mapping a new source (the probe) costs.
 #
 # Run by scripts/bench, which sets:
 #   BENCH_MODE  quick | full
@@ -22,15 +24,22 @@ mkdir -p "$R"
 case $BENCH_MODE in
 quick)
 	RTT_COUNT=2000 TPUT_SECS=1.5 TPUT_WARMUP=0.5 SCALE_N=1000 SCALE_ACTIVE=100
-	SCALE_SECS=3 SCALE_WARMUP=3 STALL_COUNT=2000
+	SCALE_SECS=3 SCALE_WARMUP=3 STALL_COUNT=2000 PROBE_N=300
 	;;
 full)
 	RTT_COUNT=20000 TPUT_SECS=10 TPUT_WARMUP=1 SCALE_N=10000 SCALE_ACTIVE=1000
-	SCALE_SECS=15 SCALE_WARMUP=8 STALL_COUNT=20000
+	SCALE_SECS=15 SCALE_WARMUP=8 STALL_COUNT=20000 PROBE_N=1000
 	;;
 *) echo "synthetic.sh: BENCH_MODE must be quick or full" >&2; exit 2 ;;
 esac
 WINDOW=128
+PROBE_WARMUP=20 # unrecorded new sources first: they fill the probed sessions' candidate lists
+PROBE_FANOUT=8  # sessions sharing one sshd client address in the fan-out probe run, one answering
+# Stock-client source addresses (each the sshd client address of its sessions), all on loopback:
+STOCK_RTT_IP=127.0.0.2  # udprtt's moshd-stock path
+STOCK_TPUT_IP=127.0.0.5 # loadgen --stock
+PROBE1_IP=127.0.0.3     # probertt, one session
+PROBE8_IP=127.0.0.4     # probertt, PROBE_FANOUT sessions
 PER_UID=100 # sessions per synthetic uid: registrations run in parallel across uids
 SEED=$((RANDOM * 32768 + RANDOM))
 
@@ -140,22 +149,41 @@ wait_lines() {
 	return 1
 }
 
-# start_moshd NAME : moshd on 127.0.0.1:60001 pinned to FWD_CPU; sets MOSHD_PID, MOSHD_SOCK.
+# start_moshd NAME [ARGS...] : moshd on 127.0.0.1:60001 pinned to FWD_CPU, with ARGS too; sets
+# MOSHD_PID, MOSHD_SOCK.
 start_moshd() {
-	mkdir -p "$W/$1"
-	chmod 0755 "$W/$1"
-	MOSHD_SOCK=$W/$1/control.sock
+	local name=$1
+	shift
+	mkdir -p "$W/$name"
+	chmod 0755 "$W/$name"
+	MOSHD_SOCK=$W/$name/control.sock
 	local cmd=("$B/moshd" --listen 127.0.0.1:60001 --control-socket "$MOSHD_SOCK"
-		--state-file "$W/$1/state.json" --max-sessions 20000 --max-sessions-per-user 20000)
-	record "moshd-$1" RUST_LOG=warn taskset -c "$FWD_CPU" "${cmd[@]}"
-	RUST_LOG=warn bg_ns "$FWD_CPU" "${cmd[@]}" 2>"$R/moshd-$1.log"
+		--state-file "$W/$name/state.json" --max-sessions 20000 --max-sessions-per-user 20000 "$@")
+	record "moshd-$name" RUST_LOG=warn taskset -c "$FWD_CPU" "${cmd[@]}"
+	RUST_LOG=warn bg_ns "$FWD_CPU" "${cmd[@]}" 2>"$R/moshd-$name.log"
 	MOSHD_PID=$BG_PID
 	for _ in $(seq 1 100); do
 		[[ -S $MOSHD_SOCK ]] && return 0
 		sleep 0.05
 	done
 	log "moshd did not start"
-	cat "$R/moshd-$1.log" >&2
+	cat "$R/moshd-$name.log" >&2
+	return 1
+}
+
+# counters FILE : moshd's counters (drops by reason, probes sent) as JSON, from `moshd status`
+# (tried a few times: moshd refuses a user's control connections past a few a second).
+counters() {
+	local i
+	for ((i = 0; i < 10; i++)); do
+		if in_ns "$LOAD_CPU" "$B/moshd" status --json --control-socket "$MOSHD_SOCK" >"$W/status.json" 2>/dev/null; then
+			python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["counters"]))' \
+				"$W/status.json" >"$1"
+			return 0
+		fi
+		sleep 0.3
+	done
+	log "moshd status did not answer"
 	return 1
 }
 
@@ -171,8 +199,9 @@ echo_sessions() {
 log "namespace $NS, work dir $W, mode $BENCH_MODE, moshd/forwarders on CPU $FWD_CPU, load on CPU $LOAD_CPU"
 ip netns add "$NS"
 ip -n "$NS" link set lo up
-python3 -c 'import json,sys; print(json.dumps({"fwd_cpu": int(sys.argv[1]), "load_cpu": int(sys.argv[2]), "seed": int(sys.argv[3]), "window": int(sys.argv[4]), "mode": sys.argv[5], "rtt_count": int(sys.argv[6]), "tput_secs": float(sys.argv[7]), "scale_n": int(sys.argv[8]), "scale_active": int(sys.argv[9]), "scale_secs": float(sys.argv[10]), "scale_warmup": float(sys.argv[11])}))' \
-	"$FWD_CPU" "$LOAD_CPU" "$SEED" "$WINDOW" "$BENCH_MODE" "$RTT_COUNT" "$TPUT_SECS" "$SCALE_N" "$SCALE_ACTIVE" "$SCALE_SECS" "$SCALE_WARMUP" >"$R/params.json"
+python3 -c 'import json,sys; print(json.dumps({"fwd_cpu": int(sys.argv[1]), "load_cpu": int(sys.argv[2]), "seed": int(sys.argv[3]), "window": int(sys.argv[4]), "mode": sys.argv[5], "rtt_count": int(sys.argv[6]), "tput_secs": float(sys.argv[7]), "scale_n": int(sys.argv[8]), "scale_active": int(sys.argv[9]), "scale_secs": float(sys.argv[10]), "scale_warmup": float(sys.argv[11]), "probe_n": int(sys.argv[12]), "probe_warmup": int(sys.argv[13]), "probe_fanout": int(sys.argv[14]), "stock_rtt_ip": sys.argv[15], "stock_tput_ip": sys.argv[16], "probe1_ip": sys.argv[17], "probe8_ip": sys.argv[18]}))' \
+	"$FWD_CPU" "$LOAD_CPU" "$SEED" "$WINDOW" "$BENCH_MODE" "$RTT_COUNT" "$TPUT_SECS" "$SCALE_N" "$SCALE_ACTIVE" "$SCALE_SECS" "$SCALE_WARMUP" \
+	"$PROBE_N" "$PROBE_WARMUP" "$PROBE_FANOUT" "$STOCK_RTT_IP" "$STOCK_TPUT_IP" "$PROBE1_IP" "$PROBE8_IP" >"$R/params.json"
 
 # ---------------------------------------------------------------- the paths under test
 # direct     loadgen/udprtt -> udpecho 127.0.0.1:7000
@@ -180,6 +209,8 @@ python3 -c 'import json,sys; print(json.dumps({"fwd_cpu": int(sys.argv[1]), "loa
 # minfwd     -> minfwd 127.0.0.1:7001 (blocking) -> :7000
 # minfwd-tokio -> minfwd 127.0.0.1:7003 (tokio current_thread) -> :7000
 # moshd      -> moshd 127.0.0.1:60001, framed -> a registered udpecho socket
+# moshd-stock  from STOCK_RTT_IP, unframed -> moshd (the source mapped to a session of its own,
+#            registered with STOCK_RTT_IP as its sshd client address) -> another udpecho socket
 # relay      udprtt as mosh-client -> mosh-client-mux -> moshd -> a registered udpecho socket
 start_moshd paths
 KEY=$(python3 -c 'import base64,os; print(base64.b64encode(os.urandom(16)).decode()[:22])')
@@ -194,6 +225,18 @@ ECHO_PID=$BG_PID
 wait_lines "$W/echo-paths.json" 1 30
 SID0=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["registered"][0][0])' "$W/echo-paths.json")
 [[ $SID0 == "$KEY_SID" ]]
+# The stock path's session: its own sid and echo socket (a framed path on the same session would
+# move mosh-server's return path back and forth), registered with the stock source's IP as its
+# sshd client address, which is how moshd finds it when the first raw datagram comes in.
+STOCK_SID=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+record udpecho-stock taskset -c "$LOAD_CPU" "$B/udpecho" --control "$MOSHD_SOCK" --sid "$STOCK_SID" \
+	--ssh-client "$STOCK_RTT_IP" --seconds 1200
+bg_ns "$LOAD_CPU" "$B/udpecho" --control "$MOSHD_SOCK" --sid "$STOCK_SID" --ssh-client "$STOCK_RTT_IP" \
+	--seconds 1200 >"$W/echo-stock.json"
+STOCK_ECHO_PID=$BG_PID
+wait_lines "$W/echo-stock.json" 1 30
+SID1=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["registered"][0][0])' "$W/echo-stock.json")
+[[ $SID1 == "$STOCK_SID" ]]
 FWD_PIDS=()
 for spec in "7001 blocking 7000" "7003 tokio 7000" "7011 blocking 7100" "7013 tokio 7100"; do
 	read -r port mode to <<<"$spec"
@@ -223,10 +266,11 @@ pin() {
 
 # latency_set PLACEMENT : every path's ping-pong, interleaved in one udprtt, which runs as the
 # "mosh-client" of mosh-client-mux (the relay path: the relay frames with MOSH_KEY's sid) and
-# probes the other paths directly. Result rtt-PLACEMENT.
+# probes the other paths directly. The stock path's first datagram is moshd's probe (in the
+# unrecorded warm-up); from then on its source is mapped. Result rtt-PLACEMENT.
 latency_set() {
 	local paths="direct=127.0.0.1:7000 dnat=127.0.0.1:7002 minfwd=127.0.0.1:7001 minfwd-tokio=127.0.0.1:7003"
-	paths+=" moshd=127.0.0.1:60001/$KEY_SID"
+	paths+=" moshd=127.0.0.1:60001/$KEY_SID moshd-stock=127.0.0.1:60001@$STOCK_RTT_IP"
 	record "rtt-$1" env MOSH_KEY=KEY UDPRTT_OUT="rtt-$1.json" UDPRTT_COUNT="$RTT_COUNT" UDPRTT_WARMUP=500 \
 		UDPRTT_PATHS="'$paths'" taskset -c "$LOAD_CPU" "$B/mosh-client-mux" --mosh-client "$B/udprtt" 127.0.0.1 060001
 	in_ns "$LOAD_CPU" env MOSH_KEY="$KEY" UDPRTT_OUT="$R/rtt-$1.json" UDPRTT_COUNT="$RTT_COUNT" \
@@ -250,10 +294,67 @@ with_cpu tput-minfwd "$MINFWD_PID" "${lg[@]}" --target 127.0.0.1:7011 --echo-bin
 with_cpu tput-minfwd-tokio "$MINFWD_TOKIO_PID" "${lg[@]}" --target 127.0.0.1:7013 --echo-bind 127.0.0.1:7100
 with_cpu tput-moshd "$MOSHD_PID" "${lg[@]}" --target 127.0.0.1:60001 --seed "$SEED" --first 100 --sessions 1 \
 	--echo-control "$MOSHD_SOCK"
+# The same closed loop from a stock client: unframed from STOCK_TPUT_IP, its session registered
+# with that sshd client address; loadgen has moshd map the source (one probe) before it starts.
+with_cpu tput-moshd-stock "$MOSHD_PID" "${lg[@]}" --target 127.0.0.1:60001 --seed "$SEED" --first 120 --sessions 1 \
+	--echo-control "$MOSHD_SOCK" --stock --bind "$STOCK_TPUT_IP"
 with_cpu tput-moshd-10 "$MOSHD_PID" "${lg[@]}" --target 127.0.0.1:60001 --seed "$SEED" --first 110 --sessions 10 \
 	--echo-control "$MOSHD_SOCK"
-for pid in "$MOSHD_PID" "${FWD_PIDS[@]}" "$ECHO_PID"; do stop "$pid"; done
+counters "$R/paths-counters.json"
+for pid in "$MOSHD_PID" "${FWD_PIDS[@]}" "$ECHO_PID" "$STOCK_ECHO_PID"; do stop "$pid"; done
 ip netns exec "$NS" nft delete table ip mmxbench
+
+# ---------------------------------------------------------------- probe cost (issue 7)
+# A fresh moshd whose configuration widens the rates that cap probing and new candidates, so
+# that one new source after another, as fast as they go, are all probed (the defaults would
+# drop most of them: that is their purpose). max_candidates and probe_fanout keep their defaults.
+log "probe cost: $PROBE_N new stock-client sources one after another, fan-out 1 and $PROBE_FANOUT, both placements"
+cat >"$R/probe-moshd.toml" <<'EOF'
+[limits]
+session_candidate_rate = { per_second = 1000000, burst = 1000000 }
+global_candidate_rate = { per_second = 1000000, burst = 1000000 }
+probe_source_rate = { per_second = 1000000, burst = 1000000 }
+probe_global_rate = { per_second = 1000000, burst = 1000000 }
+EOF
+in_ns "$LOAD_CPU" "$B/moshd" check-config "$R/probe-moshd.toml" >&2
+start_moshd probe --config "$R/probe-moshd.toml"
+# PROBE1_IP: one session, answering. PROBE8_IP: PROBE_FANOUT sessions, one answering, the others
+# silent (their mosh-server would not authenticate another client's datagram).
+pe=("$B/udpecho" --control "$MOSHD_SOCK" --seed "$SEED" --seconds 1200)
+record probe-echo "taskset -c $LOAD_CPU ${pe[*]} --first 500 --count 1 --ssh-client $PROBE1_IP;" \
+	"taskset -c $LOAD_CPU ${pe[*]} --first 510 --count 1 --ssh-client $PROBE8_IP;" \
+	"taskset -c $LOAD_CPU ${pe[*]} --first 511 --count $((PROBE_FANOUT - 1)) --ssh-client $PROBE8_IP --silent"
+PROBE_PIDS=()
+bg_ns "$LOAD_CPU" "${pe[@]}" --first 500 --count 1 --ssh-client "$PROBE1_IP" >>"$W/echo-probe.json"
+PROBE_PIDS+=("$BG_PID")
+bg_ns "$LOAD_CPU" "${pe[@]}" --first 510 --count 1 --ssh-client "$PROBE8_IP" >>"$W/echo-probe.json"
+PROBE_PIDS+=("$BG_PID")
+bg_ns "$LOAD_CPU" "${pe[@]}" --first 511 --count $((PROBE_FANOUT - 1)) --ssh-client "$PROBE8_IP" --silent \
+	>>"$W/echo-probe.json"
+PROBE_PIDS+=("$BG_PID")
+wait_lines "$W/echo-probe.json" 3 30
+python3 -c 'import json,sys; n=sum(json.loads(l)["registered_count"] for l in open(sys.argv[1])); sys.exit(n != int(sys.argv[2]))' \
+	"$W/echo-probe.json" $((PROBE_FANOUT + 1)) || { log "probe sessions not all registered"; exit 1; }
+# probe_run NAME IP BASE_PORT : PROBE_N new sources from IP (ports BASE_PORT..), moshd's CPU read
+# around each datagram, and moshd's counters before and after (NAME.counters.json).
+probe_run() {
+	counters "$W/counters-before.json"
+	run_json "$1" "$B/probertt" --target 127.0.0.1:60001 --bind "$2" --sources "$PROBE_N" \
+		--warmup "$PROBE_WARMUP" --mapped 1 --base-port "$3" --cpu-pid "$MOSHD_PID" --seconds 120 --label "$1"
+	counters "$W/counters-after.json"
+	python3 - "$W/counters-before.json" "$W/counters-after.json" >"$R/$1.counters.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+print(json.dumps({k: b[k] - a.get(k, 0) for k in b}))
+PY
+}
+probe_run probe-1-cross "$PROBE1_IP" 20000
+probe_run probe-8-cross "$PROBE8_IP" 22000
+pin "$LOAD_CPU" "$MOSHD_PID"
+probe_run probe-1-same "$PROBE1_IP" 24000
+probe_run probe-8-same "$PROBE8_IP" 26000
+pin "$FWD_CPU" "$MOSHD_PID"
+for pid in "$MOSHD_PID" "${PROBE_PIDS[@]}"; do stop "$pid"; done
 
 # ---------------------------------------------------------------- scale
 # Session indexes (all of run SEED): 0-9 and 10-19 the 10-session runs; 1000.. the big paced run

@@ -4,7 +4,11 @@
 //! Framed mode (`--seed`): session i sends as mosh-client-mux would, behind
 //! the 9-byte header with sid (seed, i), to moshd; `udpecho` processes hold
 //! and register the matching inner sockets. Unframed mode (no `--seed`): the
-//! payload alone, for the direct path, minfwd and kernel DNAT.
+//! payload alone, for the direct path, minfwd and kernel DNAT. Stock mode
+//! (`--seed` and `--stock`): one session, its payload sent unframed from
+//! `--bind`, as a stock mosh-client sends to moshd; the session is registered
+//! (`--echo-control`) with `--bind` as its sshd client address, and moshd maps
+//! the source by probing before the measured traffic starts.
 //!
 //! Two load shapes:
 //! - paced (default): sessions `0..active` send `--rate` datagrams a second
@@ -60,6 +64,11 @@ struct Args {
     /// Seconds between an idle session's heartbeats.
     #[arg(long, default_value_t = 3.0)]
     heartbeat: f64,
+    /// Stock-client mode (with --seed): send unframed from --bind, register
+    /// the session with --bind as its sshd client address, and have moshd map
+    /// the source (one probe, answered) before the traffic starts. One session.
+    #[arg(long, requires = "seed")]
+    stock: bool,
     /// Closed loop with this many datagrams in flight.
     #[arg(long)]
     window: Option<usize>,
@@ -115,6 +124,10 @@ struct Report {
     mode: &'static str,
     target: String,
     framed: bool,
+    /// Stock-client mode: unframed, the source mapped by a probe first.
+    stock: bool,
+    /// Stock-client mode: how long the mapping took (first datagram to its echo).
+    mapped_ms: Option<f64>,
     sessions: u32,
     active_sessions: u32,
     client_sockets: usize,
@@ -185,7 +198,9 @@ impl Gen {
         }
         let size = self.args.size;
         match self.sids.get((s - self.args.first) as usize) {
-            Some(sid) if self.args.seed.is_some() => payload::write_framed(out, *sid, size, stamp),
+            Some(sid) if self.args.seed.is_some() && !self.args.stock => {
+                payload::write_framed(out, *sid, size, stamp)
+            }
             _ => payload::write(out, size, stamp),
         }
     }
@@ -282,6 +297,16 @@ fn main() -> anyhow::Result<()> {
         args.warmup >= 0.0 && args.warmup <= 600.0,
         "--warmup must be in [0, 600]"
     );
+    if args.stock {
+        anyhow::ensure!(
+            args.sessions == 1 && args.client_sockets.unwrap_or(1) == 1,
+            "--stock takes one session on one client socket (moshd maps a source to one session)"
+        );
+        anyhow::ensure!(
+            !args.bind.is_unspecified(),
+            "--stock needs --bind IP: the sshd client address its session is registered with"
+        );
+    }
     rlimit::raise_nofile();
     let n_sockets = args
         .client_sockets
@@ -329,7 +354,6 @@ fn main() -> anyhow::Result<()> {
     for s in &echo {
         s.set_nonblocking(true)?;
     }
-    let clock = Instant::now();
     let record_from = Duration::from_secs_f64(args.warmup);
     let record_to = record_from + Duration::from_secs_f64(args.seconds);
     let mut gen = Gen {
@@ -337,9 +361,10 @@ fn main() -> anyhow::Result<()> {
         sockets,
         echo,
         sids,
-        clock,
-        record_from_ns: record_from.as_nanos() as u64,
-        record_to_ns: record_to.as_nanos() as u64,
+        clock: Instant::now(),
+        // Nothing is recorded until the clock restarts below.
+        record_from_ns: u64::MAX,
+        record_to_ns: u64::MAX,
         seq: 0,
         send_errors: 0,
         active: Flow::default(),
@@ -351,7 +376,15 @@ fn main() -> anyhow::Result<()> {
     for (i, s) in gen.sockets.iter().chain(gen.echo.iter()).enumerate() {
         poll.add_readable(s.as_raw_fd(), i as u64)?;
     }
-    let stop_sending = clock + record_to;
+    let mapped_ms = if args.stock {
+        Some(map_source(&mut gen, &mut poll)?)
+    } else {
+        None
+    };
+    gen.clock = Instant::now();
+    gen.record_from_ns = record_from.as_nanos() as u64;
+    gen.record_to_ns = record_to.as_nanos() as u64;
+    let stop_sending = gen.clock + record_to;
     // Stragglers still count if they return within this after the last send.
     let grace = Duration::from_millis(300);
     let (skipped, resets, offered_active, offered_hb) = match args.window {
@@ -378,7 +411,9 @@ fn main() -> anyhow::Result<()> {
             "paced"
         },
         target: args.target.to_string(),
-        framed: args.seed.is_some(),
+        framed: args.seed.is_some() && !args.stock,
+        stock: args.stock,
+        mapped_ms,
         sessions: args.sessions,
         active_sessions: args.active.unwrap_or(args.sessions).min(args.sessions),
         client_sockets: n_sockets,
@@ -435,8 +470,15 @@ fn register_active(
             for i in first..last {
                 let s = UdpSocket::bind("127.0.0.1:0").context("cannot bind an inner socket")?;
                 let port = s.local_addr()?.port();
-                let (answer, _) =
-                    mosh_mux_bench::control::register(control, sids::sid(seed, i), port, pid)?;
+                // A stock client's session names its sshd client address.
+                let ssh_client = args.stock.then_some(args.bind);
+                let (answer, _) = mosh_mux_bench::control::register_from(
+                    control,
+                    sids::sid(seed, i),
+                    port,
+                    pid,
+                    ssh_client,
+                )?;
                 if let Err(reason) = answer {
                     anyhow::bail!("moshd refused session {i}: {reason}");
                 }
@@ -452,6 +494,31 @@ fn register_active(
         echo.extend(sockets);
     }
     Ok(done)
+}
+
+/// Stock mode: sends the session's first datagram, which moshd offers to the
+/// sessions of this source's IP (a probe), until its echo comes back: from
+/// then on moshd routes the source by its address. Returns the milliseconds
+/// that took; an error if no echo came in 10 tries.
+fn map_source(gen: &mut Gen, poll: &mut Epoll) -> anyhow::Result<f64> {
+    let t0 = Instant::now();
+    let mut buf = vec![0u8; SLOT];
+    let mut batch = Batch::new(64);
+    let mut ready = Vec::with_capacity(1024);
+    for _ in 0..10 {
+        let s = gen.args.first;
+        gen.send_one(&mut buf, s, Class::Probe);
+        let deadline = Instant::now() + Duration::from_millis(200);
+        while Instant::now() < deadline {
+            ready.clear();
+            ready.extend(poll.wait(Some(Duration::from_millis(10)))?);
+            // Echo sockets are served here too: they answer the probe.
+            if gen.receive(&ready, &mut batch) > 0 {
+                return Ok(t0.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+    }
+    anyhow::bail!("moshd did not map this stock source: no echo to 10 datagrams")
 }
 
 /// Paced load; returns (skipped, 0, offered active/s, offered heartbeat/s).

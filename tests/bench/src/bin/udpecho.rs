@@ -8,6 +8,11 @@
 //! port in /proc/net/udp, the pid holds the socket inode) pass as they would
 //! for mosh-server. Prints one JSON line when ready, then echoes until
 //! `--seconds` have passed or it is signalled.
+//!
+//! For stock-client sessions (no mux header; moshd maps the client by
+//! probing), `--ssh-client IP` registers the sessions with that sshd client
+//! address, and `--silent` makes the sessions' sockets read and never answer,
+//! as a mosh-server does with a datagram that is not its client's.
 
 use anyhow::Context;
 use clap::Parser;
@@ -15,7 +20,7 @@ use mosh_mux_bench::{control, epoll::Epoll, identity, mmsg::Batch, payload, rlim
 use mosh_mux_proto::Sid;
 use serde::Serialize;
 use std::io::Write;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -39,6 +44,15 @@ struct Args {
     /// Register a session with this sid (16 hex digits; repeatable).
     #[arg(long)]
     sid: Vec<Sid>,
+    /// Register the sessions with this sshd client address (SSH_CONNECTION's
+    /// first field): moshd offers unmapped raw datagrams from it to them.
+    #[arg(long)]
+    ssh_client: Option<IpAddr>,
+    /// The registered sessions' sockets read and discard what arrives, never
+    /// answering (a mosh-server that does not authenticate a probe). Plain
+    /// `--bind` sockets still echo.
+    #[arg(long)]
+    silent: bool,
     /// Run as this uid and gid (from root), so that sessions spread over
     /// several synthetic users: moshd budgets control connections per user.
     #[arg(long)]
@@ -63,7 +77,7 @@ struct Ready {
     first_refusal: Option<String>,
     register_total_ms: f64,
     register_max_ms: f64,
-    /// Connections moshd closed unanswered (its per-user budget) and that were retried.
+    /// Connections moshd refused (its per-user control budget) and that were retried.
     register_retries: u32,
 }
 
@@ -108,7 +122,8 @@ fn main() -> anyhow::Result<()> {
             let s = UdpSocket::bind("127.0.0.1:0").context("cannot bind an inner socket")?;
             let port = s.local_addr()?.port();
             let t = Instant::now();
-            let (answer, retries) = control::register(control, sid, port, ready.pid)?;
+            let (answer, retries) =
+                control::register_from(control, sid, port, ready.pid, args.ssh_client)?;
             ready.register_retries += retries;
             ready.register_max_ms = ready.register_max_ms.max(t.elapsed().as_secs_f64() * 1e3);
             match answer {
@@ -133,11 +148,23 @@ fn main() -> anyhow::Result<()> {
         writeln!(out)?;
         out.flush()?;
     }
-    serve(&sockets, args.batch, deadline)
+    // The plain sockets come first in `sockets`; with --silent the rest only read.
+    let echoing = if args.silent {
+        args.bind.len()
+    } else {
+        sockets.len()
+    };
+    serve(&sockets, echoing, args.batch, deadline)
 }
 
-/// Echoes on every socket until `deadline`.
-fn serve(sockets: &[UdpSocket], batch: usize, deadline: Instant) -> anyhow::Result<()> {
+/// Echoes on the first `echoing` sockets, and reads and drops on the rest,
+/// until `deadline`.
+fn serve(
+    sockets: &[UdpSocket],
+    echoing: usize,
+    batch: usize,
+    deadline: Instant,
+) -> anyhow::Result<()> {
     let mut poll = Epoll::new(256)?;
     for (i, s) in sockets.iter().enumerate() {
         s.set_nonblocking(true)?;
@@ -164,10 +191,12 @@ fn serve(sockets: &[UdpSocket], batch: usize, deadline: Instant) -> anyhow::Resu
                     Ok(n) => n,
                     Err(_) => break,
                 };
-                for i in 0..n {
-                    payload::make_echo(buf.data_mut(i));
+                if (token as usize) < echoing {
+                    for i in 0..n {
+                        payload::make_echo(buf.data_mut(i));
+                    }
+                    let _ = buf.send(s.as_raw_fd(), n);
                 }
-                let _ = buf.send(s.as_raw_fd(), n);
                 if n < buf.capacity() {
                     break;
                 }

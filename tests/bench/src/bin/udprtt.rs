@@ -2,7 +2,10 @@
 //! several sizes, through whatever path sits between it and an echo.
 //!
 //! Several paths (`--path LABEL=ADDR` or `LABEL=ADDR/SID` for moshd, framed
-//! as mosh-client-mux frames) are measured interleaved: for each size, the
+//! as mosh-client-mux frames; `LABEL=ADDR@IP` sends unframed from a socket
+//! bound to IP, as a stock mosh-client does to moshd, which maps that source
+//! to the session registered with IP as its sshd client address) are
+//! measured interleaved: for each size, the
 //! round trips go to each path in turn in chunks of `--chunk`, so that
 //! anything else the machine does at some moment falls on every path alike.
 //!
@@ -18,20 +21,21 @@
 
 use anyhow::Context;
 use clap::Parser;
-use mosh_mux_bench::payload::{self, Class, Stamp};
+use mosh_mux_bench::pingpong::{ping, REPLY_TIMEOUT};
 use mosh_mux_bench::stats::{summarize, Summary};
 use mosh_mux_proto::Sid;
 use serde::Serialize;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(name = "udprtt")]
 struct Args {
     /// As mosh-client's child: IP PORT of the relay (settings from UDPRTT_*).
     endpoint: Vec<String>,
-    /// A path to measure: LABEL=ADDR, or LABEL=ADDR/SID to frame for moshd (repeatable).
+    /// A path to measure: LABEL=ADDR, LABEL=ADDR/SID to frame for moshd, and
+    /// either with @IP to send from that local address (repeatable).
     #[arg(long = "path")]
     paths: Vec<String>,
     /// A single path (label from --label).
@@ -78,6 +82,8 @@ struct PathResult {
     label: String,
     target: String,
     framed: bool,
+    /// The local address the path's datagrams came from.
+    source: String,
     sizes: Vec<SizeResult>,
 }
 
@@ -97,13 +103,20 @@ struct Path {
 }
 
 impl Path {
-    fn open(label: &str, target: SocketAddr, sid: Option<Sid>) -> anyhow::Result<Path> {
-        let any: SocketAddr = if target.is_ipv4() {
-            "0.0.0.0:0".parse()?
+    fn open(
+        label: &str,
+        target: SocketAddr,
+        sid: Option<Sid>,
+        bind: Option<IpAddr>,
+    ) -> anyhow::Result<Path> {
+        let any: IpAddr = if target.is_ipv4() {
+            Ipv4Addr::UNSPECIFIED.into()
         } else {
-            "[::]:0".parse()?
+            Ipv6Addr::UNSPECIFIED.into()
         };
-        let socket = UdpSocket::bind(any)?;
+        let local = SocketAddr::new(bind.unwrap_or(any), 0);
+        let socket =
+            UdpSocket::bind(local).with_context(|| format!("cannot bind {local} for {label}"))?;
         socket.connect(target)?;
         socket.set_read_timeout(Some(REPLY_TIMEOUT))?;
         Ok(Path {
@@ -114,9 +127,21 @@ impl Path {
         })
     }
 
-    /// Parses LABEL=ADDR or LABEL=ADDR/SID.
+    /// Parses LABEL=ADDR[/SID][@IP].
     fn parse(spec: &str) -> anyhow::Result<Path> {
-        let (label, rest) = spec.split_once('=').context("a path is LABEL=ADDR[/SID]")?;
+        let (label, rest) = spec
+            .split_once('=')
+            .context("a path is LABEL=ADDR[/SID][@IP]")?;
+        let (rest, bind) = match rest.rsplit_once('@') {
+            Some((r, ip)) => (
+                r,
+                Some(
+                    ip.parse::<IpAddr>()
+                        .with_context(|| format!("bad local address in {spec}"))?,
+                ),
+            ),
+            None => (rest, None),
+        };
         let (addr, sid) = match rest.split_once('/') {
             Some((a, s)) => (
                 a,
@@ -132,12 +157,10 @@ impl Path {
             addr.parse()
                 .with_context(|| format!("bad address in {spec}"))?,
             sid,
+            bind,
         )
     }
 }
-
-/// How long one round trip may take before it counts as lost.
-const REPLY_TIMEOUT: Duration = Duration::from_millis(500);
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -180,7 +203,7 @@ fn main() -> anyhow::Result<()> {
         .map(|s| Path::parse(s))
         .collect::<anyhow::Result<Vec<_>>>()?;
     if let Some(target) = args.target {
-        paths.push(Path::open(&args.label, target, args.sid)?);
+        paths.push(Path::open(&args.label, target, args.sid, None)?);
     }
     anyhow::ensure!(!paths.is_empty(), "no path to measure");
     let chunk = args.chunk.max(1);
@@ -232,6 +255,10 @@ fn main() -> anyhow::Result<()> {
                 label: p.label.clone(),
                 target: p.target.to_string(),
                 framed: p.sid.is_some(),
+                source: p
+                    .socket
+                    .local_addr()
+                    .map_or_else(|_| "?".into(), |a| a.to_string()),
                 sizes,
             })
             .collect(),
@@ -243,48 +270,4 @@ fn main() -> anyhow::Result<()> {
         None => println!("{text}"),
     }
     Ok(())
-}
-
-/// One round trip; `None` if no echo of `seq` came back in time.
-fn ping(
-    socket: &UdpSocket,
-    sid: Option<Sid>,
-    size: usize,
-    seq: u32,
-) -> anyhow::Result<Option<Duration>> {
-    let mut out = [0u8; 2048];
-    let stamp = Stamp {
-        session: 0,
-        sent_ns: 0,
-        class: Class::Probe,
-        seq,
-    };
-    let n = match sid {
-        Some(sid) => payload::write_framed(&mut out, sid, size, stamp),
-        None => payload::write(&mut out, size, stamp),
-    };
-    let t0 = Instant::now();
-    socket.send(&out[..n])?;
-    let mut buf = [0u8; 2048];
-    // Late echoes of earlier pings are skipped; bounded by the timeout.
-    while t0.elapsed() < REPLY_TIMEOUT {
-        match socket.recv(&mut buf) {
-            Ok(len) => {
-                if payload::read_echo(&buf[..len]).is_some_and(|s| s.seq == seq) {
-                    return Ok(Some(t0.elapsed()));
-                }
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                break
-            }
-            // ECONNREFUSED from an earlier ICMP error: try to read again.
-            Err(_) => {}
-        }
-    }
-    Ok(None)
 }
