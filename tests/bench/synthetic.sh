@@ -208,7 +208,7 @@ python3 -c 'import json,sys; print(json.dumps({"fwd_cpu": int(sys.argv[1]), "loa
 # dnat       -> 127.0.0.1:7002, nftables DNAT (output hook) to :7000: the kernel, no userspace hop
 # minfwd     -> minfwd 127.0.0.1:7001 (blocking) -> :7000
 # minfwd-tokio -> minfwd 127.0.0.1:7003 (tokio current_thread) -> :7000
-# moshd      -> moshd 127.0.0.1:60001, framed -> a registered udpecho socket
+# moshd      -> moshd 127.0.0.1:60001, framed -> a registered udpecho socket (a session of its own)
 # moshd-stock  from STOCK_RTT_IP, unframed -> moshd (the source mapped to a session of its own,
 #            registered with STOCK_RTT_IP as its sshd client address) -> another udpecho socket
 # relay      udprtt as mosh-client -> mosh-client-mux -> moshd -> a registered udpecho socket
@@ -237,6 +237,16 @@ STOCK_ECHO_PID=$BG_PID
 wait_lines "$W/echo-stock.json" 1 30
 SID1=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["registered"][0][0])' "$W/echo-stock.json")
 [[ $SID1 == "$STOCK_SID" ]]
+# The framed moshd path's session: its own sid and echo socket too, apart from the relay path's
+# (MOSH_KEY's): two clients on one session would move its return path back and forth, which no
+# real session does.
+FRAMED_SID=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+record udpecho-framed taskset -c "$LOAD_CPU" "$B/udpecho" --control "$MOSHD_SOCK" --sid "$FRAMED_SID" --seconds 1200
+bg_ns "$LOAD_CPU" "$B/udpecho" --control "$MOSHD_SOCK" --sid "$FRAMED_SID" --seconds 1200 >"$W/echo-framed.json"
+FRAMED_ECHO_PID=$BG_PID
+wait_lines "$W/echo-framed.json" 1 30
+SID2=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["registered"][0][0])' "$W/echo-framed.json")
+[[ $SID2 == "$FRAMED_SID" ]]
 FWD_PIDS=()
 for spec in "7001 blocking 7000" "7003 tokio 7000" "7011 blocking 7100" "7013 tokio 7100"; do
 	read -r port mode to <<<"$spec"
@@ -270,7 +280,7 @@ pin() {
 # unrecorded warm-up); from then on its source is mapped. Result rtt-PLACEMENT.
 latency_set() {
 	local paths="direct=127.0.0.1:7000 dnat=127.0.0.1:7002 minfwd=127.0.0.1:7001 minfwd-tokio=127.0.0.1:7003"
-	paths+=" moshd=127.0.0.1:60001/$KEY_SID moshd-stock=127.0.0.1:60001@$STOCK_RTT_IP"
+	paths+=" moshd=127.0.0.1:60001/$FRAMED_SID moshd-stock=127.0.0.1:60001@$STOCK_RTT_IP"
 	record "rtt-$1" env MOSH_KEY=KEY UDPRTT_OUT="rtt-$1.json" UDPRTT_COUNT="$RTT_COUNT" UDPRTT_WARMUP=500 \
 		UDPRTT_PATHS="'$paths'" taskset -c "$LOAD_CPU" "$B/mosh-client-mux" --mosh-client "$B/udprtt" 127.0.0.1 060001
 	in_ns "$LOAD_CPU" env MOSH_KEY="$KEY" UDPRTT_OUT="$R/rtt-$1.json" UDPRTT_COUNT="$RTT_COUNT" \
@@ -301,7 +311,7 @@ with_cpu tput-moshd-stock "$MOSHD_PID" "${lg[@]}" --target 127.0.0.1:60001 --see
 with_cpu tput-moshd-10 "$MOSHD_PID" "${lg[@]}" --target 127.0.0.1:60001 --seed "$SEED" --first 110 --sessions 10 \
 	--echo-control "$MOSHD_SOCK"
 counters "$R/paths-counters.json"
-for pid in "$MOSHD_PID" "${FWD_PIDS[@]}" "$ECHO_PID" "$STOCK_ECHO_PID"; do stop "$pid"; done
+for pid in "$MOSHD_PID" "${FWD_PIDS[@]}" "$ECHO_PID" "$STOCK_ECHO_PID" "$FRAMED_ECHO_PID"; do stop "$pid"; done
 ip netns exec "$NS" nft delete table ip mmxbench
 
 # ---------------------------------------------------------------- probe cost (issue 7)
