@@ -16,7 +16,7 @@ use mosh_mux_proto::header::{classify, Datagram, Malformed, HEADER_LEN};
 use mosh_mux_proto::{Notice, Sid};
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What to do with a datagram from a client.
 #[derive(Debug, PartialEq, Eq)]
@@ -148,7 +148,14 @@ pub struct Router {
     /// Notices sent to clients.
     notices: u64,
     events: VecDeque<Event>,
+    /// The roaming probe's targets: stock-client sessions that were silent
+    /// when last scanned, most recently heard first, and when that was.
+    roam_scan: Option<(Instant, Vec<(Option<Instant>, Sid)>)>,
 }
+
+/// How often the roaming probe's list of silent sessions is rebuilt at
+/// most: a flood of strangers costs at most this many scans of the table.
+const ROAM_SCAN_EVERY: Duration = Duration::from_millis(250);
 
 /// Events kept for the I/O layer to log; more than this unread are dropped.
 const MAX_EVENTS: usize = 1024;
@@ -174,6 +181,7 @@ impl Router {
             notice_budget,
             notices: 0,
             events: VecDeque::new(),
+            roam_scan: None,
         }
     }
 
@@ -388,11 +396,18 @@ impl Router {
         // a client that just started, or one whose port hopped.
         targets.sort_unstable();
         targets.truncate(fanout);
-        let roam = self.limits.roaming_probe && targets.len() < fanout;
-        if targets.is_empty() && !roam {
+        // Roaming targets are chosen before any budget is charged: a source
+        // that matches nothing, with no silent session to offer it to, is a
+        // stranger and must not take a place in the table or a token.
+        let roamed = if self.limits.roaming_probe && targets.len() < fanout {
+            self.silent_stock_sessions(now, &targets, fanout - targets.len())
+        } else {
+            Vec::new()
+        };
+        if targets.is_empty() && roamed.is_empty() {
             return self.drop(DropReason::UnknownSource);
         }
-        // The budgets come before any scan, so a flood buys no work.
+        // The budgets come before any probe is sent.
         if !self.probe_sources.contains_key(&ip) && self.probe_sources.len() >= self.limits.max_probe_sources {
             return self.drop(DropReason::ProbeSourcesFull);
         }
@@ -404,23 +419,7 @@ impl Router {
         if !self.probe_budget.try_take(now, self.limits.probe_global_rate) {
             return self.drop(DropReason::ProbeGlobalRate);
         }
-        if roam {
-            let silence = self.limits.roam_silence;
-            let mut roamed: Vec<(Option<Instant>, Sid)> = self
-                .by_raw_source
-                .values()
-                .filter_map(|sid| self.sessions.get(sid))
-                .filter(|s| s.last_heard.is_some_and(|t| now.saturating_duration_since(t) >= silence))
-                .filter(|s| !targets.iter().any(|(_, sid)| *sid == s.sid))
-                .map(|s| (s.last_heard, s.sid))
-                .collect();
-            // The most recently silent first: the likeliest to have just roamed.
-            roamed.sort_unstable_by(|a, b| b.cmp(a));
-            targets.extend(roamed.into_iter().take(fanout - targets.len()));
-            if targets.is_empty() {
-                return self.drop(DropReason::UnknownSource);
-            }
-        }
+        targets.extend(roamed);
         let routes: Vec<ClientRoute> = targets
             .into_iter()
             .map(|(_, sid)| self.route_to(now, sid, listener, from, false, 0, len, true))
@@ -428,6 +427,43 @@ impl Router {
             .collect();
         self.probes += routes.len() as u64;
         ClientRoute::Probe(routes)
+    }
+
+    /// Up to `want` stock-client sessions silent for `roam_silence`, not in
+    /// `taken`, most recently heard first (the likeliest to have just
+    /// roamed). The table is scanned at most every `ROAM_SCAN_EVERY`; each
+    /// call looks at no more than a few entries of that scan.
+    fn silent_stock_sessions(&mut self, now: Instant, taken: &[(Option<Instant>, Sid)], want: usize) -> Vec<(Option<Instant>, Sid)> {
+        let silence = self.limits.roam_silence;
+        let is_silent = |s: &Session| {
+            s.last_heard.is_some_and(|t| now.saturating_duration_since(t) >= silence)
+                && !s.confirmed_candidate().is_some_and(|c| c.framed)
+        };
+        let fresh = self
+            .roam_scan
+            .as_ref()
+            .is_some_and(|(at, _)| now.saturating_duration_since(*at) < ROAM_SCAN_EVERY && *at <= now);
+        if !fresh {
+            let mut silent: Vec<(Option<Instant>, Sid)> = self
+                .by_raw_source
+                .values()
+                .filter_map(|sid| self.sessions.get(sid))
+                .filter(|s| is_silent(s))
+                .map(|s| (s.last_heard, s.sid))
+                .collect();
+            silent.sort_unstable_by(|a, b| b.cmp(a));
+            silent.dedup_by_key(|e| e.1);
+            self.roam_scan = Some((now, silent));
+        }
+        let Some((_, silent)) = &self.roam_scan else { return Vec::new() };
+        silent
+            .iter()
+            .take(want.saturating_mul(4))
+            .filter(|(_, sid)| !taken.iter().any(|(_, t)| t == sid))
+            .filter(|(_, sid)| self.sessions.get(sid).is_some_and(|s| is_silent(s)))
+            .take(want)
+            .copied()
+            .collect()
     }
 
     fn drop(&mut self, reason: DropReason) -> ClientRoute {

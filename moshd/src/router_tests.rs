@@ -349,6 +349,34 @@ fn roaming_probe_finds_a_silent_stock_client_only_when_enabled() {
 }
 
 #[test]
+fn strangers_spend_no_probe_budget_when_no_session_is_silent() {
+    // Roaming probe on: a flood from addresses no session knows, while no
+    // stock client is silent, must neither fill the table of probed sources
+    // nor spend the global budget a roamed client will need.
+    let limits = Limits { roaming_probe: true, max_probe_sources: 4, ..Limits::default() };
+    let (mut r, t0) = router_with_ssh(&[(1, CLIENT_IP)], limits.clone());
+    let route = r.route_from_client(t0, 0, addr(4000), &RAW);
+    let first = probed(&r, &route);
+    r.route_from_server(first[0].1, 10);
+    assert!(matches!(r.route_from_client(t0, 0, addr(4000), &RAW), ClientRoute::Forward { .. }));
+    let stranger = |i: u16| SocketAddr::from(([192, 0, 2, (i % 250) as u8 + 1], 1000 + i));
+    for i in 0..2000u16 {
+        // The client keeps talking: never silent.
+        let now = t0 + Duration::from_millis(u64::from(i));
+        r.route_from_client(now, 0, addr(4000), &RAW);
+        assert_eq!(r.route_from_client(now, 0, stranger(i), &RAW), ClientRoute::Drop(DropReason::UnknownSource));
+    }
+    let strangers = r.probe_sources.keys().filter(|ip| ip.to_string().starts_with("192.0.2.")).count();
+    assert_eq!(strangers, 0, "strangers took places in the table of probed sources");
+    assert_eq!(r.drops(DropReason::ProbeSourcesFull) + r.drops(DropReason::ProbeGlobalRate), 0);
+    // Once the client is silent (and the scan is renewed), its new address is probed.
+    let later = t0 + Duration::from_secs(2) + limits.roam_silence;
+    let roamed = SocketAddr::from(([198, 51, 100, 77], 4000));
+    let route = r.route_from_client(later, 0, roamed, &RAW);
+    assert_eq!(probed(&r, &route).len(), 1);
+}
+
+#[test]
 fn status_shows_only_own_sessions_to_non_root() {
     let (mut r, t0) = router_with(&[1]);
     r.register(t0, 0, 7, "bob", &reg(2, 7000), &facts_for(7, 7000)).unwrap();
