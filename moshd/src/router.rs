@@ -150,8 +150,11 @@ pub struct Router {
     events: VecDeque<Event>,
     /// The roaming probe's targets: stock-client sessions that were silent
     /// when last scanned, most recently heard first, and when that was.
-    roam_scan: Option<(Instant, Vec<(Option<Instant>, Sid)>)>,
+    roam_scan: Option<(Instant, Vec<Silent>)>,
 }
+
+/// A session and when its client was last heard from.
+type Silent = (Option<Instant>, Sid);
 
 /// How often the roaming probe's list of silent sessions is rebuilt at
 /// most: a flood of strangers costs at most this many scans of the table.
@@ -433,7 +436,7 @@ impl Router {
     /// `taken`, most recently heard first (the likeliest to have just
     /// roamed). The table is scanned at most every `ROAM_SCAN_EVERY`; each
     /// call looks at no more than a few entries of that scan.
-    fn silent_stock_sessions(&mut self, now: Instant, taken: &[(Option<Instant>, Sid)], want: usize) -> Vec<(Option<Instant>, Sid)> {
+    fn silent_stock_sessions(&mut self, now: Instant, taken: &[Silent], want: usize) -> Vec<Silent> {
         let silence = self.limits.roam_silence;
         let is_silent = |s: &Session| {
             s.last_heard.is_some_and(|t| now.saturating_duration_since(t) >= silence)
@@ -444,7 +447,7 @@ impl Router {
             .as_ref()
             .is_some_and(|(at, _)| now.saturating_duration_since(*at) < ROAM_SCAN_EVERY && *at <= now);
         if !fresh {
-            let mut silent: Vec<(Option<Instant>, Sid)> = self
+            let mut silent: Vec<Silent> = self
                 .by_raw_source
                 .values()
                 .filter_map(|sid| self.sessions.get(sid))
