@@ -463,7 +463,7 @@ impl Router {
             .iter()
             .take(want.saturating_mul(4))
             .filter(|(_, sid)| !taken.iter().any(|(_, t)| t == sid))
-            .filter(|(_, sid)| self.sessions.get(sid).is_some_and(|s| is_silent(s)))
+            .filter(|(_, sid)| self.sessions.get(sid).is_some_and(&is_silent))
             .take(want)
             .copied()
             .collect()
