@@ -71,7 +71,8 @@ e2e_kill_mosh_servers() {
 
 # e2e_moshd_start [ARGS...] : start moshd in the server namespace on UDP 60001 (v4 and v6) with its
 # control socket and state file in $LAB_DIR; waits until the socket answers. Sets E2E_MOSHD_SOCK,
-# E2E_MOSHD_PID and E2E_MUX_SERVER (the --server command string for mosh).
+# E2E_MOSHD_PID and E2E_MUX_SERVER (the --server command string for mosh). moshd reads the file
+# E2E_MOSHD_CONFIG names, if set (else none: built-in defaults).
 E2E_MOSHD_PORT=60001
 e2e_moshd_start() {
 	E2E_MOSHD_SOCK=$LAB_DIR/moshd/control.sock
@@ -79,7 +80,7 @@ e2e_moshd_start() {
 	E2E_MOSHD_PID=$(lab_spawn server moshd env RUST_LOG=${E2E_MOSHD_LOG:-debug} "$LAB_BIN/moshd" \
 		--listen "0.0.0.0:$E2E_MOSHD_PORT" --listen "[::]:$E2E_MOSHD_PORT" \
 		--control-socket "$E2E_MOSHD_SOCK" --state-file "$LAB_DIR/moshd/state.json" \
-		--config /dev/null "$@")
+		--config "${E2E_MOSHD_CONFIG:-/dev/null}" "$@")
 	lab_defer kill "$E2E_MOSHD_PID"
 	local i
 	for i in $(seq 1 50); do
@@ -88,7 +89,7 @@ e2e_moshd_start() {
 		sleep 0.1
 	done
 	cat "$LAB_DIR/moshd.log" >&2
-	e2e_fail "moshd did not start (try $i)"
+	e2e_fail "moshd did not start with ${E2E_MOSHD_CONFIG:-no configuration file} (try $i)"
 }
 
 # e2e_status_json [USER] : moshd status --json, as root or as USER.
@@ -288,4 +289,111 @@ e2e_find_pid() {
 	done
 	((${#pids[@]} == 1)) || e2e_fail "expected one $comm under pid $parent, found: ${pids[*]:-none}"
 	echo "${pids[0]}"
+}
+
+# ---- Probe-cap helpers (test_security_probecaps.sh) -----------------------------------------
+
+# e2e_moshd_start_config FILE [ARGS...] : like e2e_moshd_start, but moshd reads its settings from
+# FILE (which must exist), so that e2e_moshd_reload can change its limits while it runs.
+e2e_moshd_start_config() {
+	E2E_MOSHD_CONFIG=$1
+	shift
+	e2e_moshd_start "$@"
+}
+
+# e2e_mux_lab_config [MOSHD_ARGS...] : e2e_mux_lab, with moshd reading its settings from
+# $LAB_DIR/moshd.toml (E2E_MOSHD_CONFIG), written empty (built-in defaults) at start: write limits
+# there and call e2e_moshd_reload to apply them.
+e2e_mux_lab_config() {
+	lab_up
+	lab_install_bins
+	trap 'e2e_show_logs; lab_down' EXIT
+	lab_firewall mux "$E2E_MOSHD_PORT"
+	: >"$LAB_DIR/moshd.toml"
+	e2e_moshd_start_config "$LAB_DIR/moshd.toml" "$@"
+}
+
+# e2e_moshd_reload : SIGHUP moshd (started by e2e_moshd_start_config) and wait (bounded, 5 s) until
+# its log says whether it reloaded the configuration; fails if moshd refused the file.
+e2e_moshd_reload() {
+	local re='SIGHUP: configuration (not )?reloaded' before n=0 i
+	before=$(grep -cE "$re" "$LAB_DIR/moshd.log" || true)
+	kill -HUP "$E2E_MOSHD_PID"
+	for i in $(seq 1 50); do
+		n=$(grep -cE "$re" "$LAB_DIR/moshd.log" || true)
+		((n > before)) && break
+		sleep 0.1
+	done
+	((n > before)) || e2e_fail "moshd did not reload its configuration within 5 s"
+	if grep -E "$re" "$LAB_DIR/moshd.log" | tail -n 1 | grep -q 'not reloaded'; then
+		grep 'SIGHUP' "$LAB_DIR/moshd.log" | tail -n 3 >&2
+		e2e_fail "moshd refused its configuration file $E2E_MOSHD_CONFIG"
+	fi
+}
+
+# e2e_moshd_limits : the limits moshd runs with, as its own log reports them, one JSON object
+# {key: value} built from every "SIGHUP: KEY: OLD -> NEW" line since it started, in order (the
+# first OLD of a key is its value at start). Rates are {"per_second": X, "burst": Y}; only keys a
+# reload has changed at least once are present.
+e2e_moshd_limits() {
+	python3 - "$LAB_DIR/moshd.log" <<'PY'
+import json, re, sys
+line = re.compile(r"SIGHUP: ([a-z_]+): (.+) -> (.+)$")
+rate = re.compile(r"\{ per_second = ([0-9.e+-]+), burst = ([0-9.e+-]+) \}$")
+def value(text):
+    t = text.strip()
+    m = rate.match(t)
+    if m:
+        return {"per_second": float(m.group(1)), "burst": float(m.group(2))}
+    if t in ("true", "false"):
+        return t == "true"
+    return float(t) if "." in t else int(t)
+limits = {}
+for text in open(sys.argv[1], errors="replace"):
+    m = line.search(text.rstrip("\n"))
+    if m and m.group(1) != "log":
+        limits.setdefault(m.group(1), value(m.group(2)))
+        limits[m.group(1)] = value(m.group(3))
+print(json.dumps(limits))
+PY
+}
+
+# e2e_counters : all of moshd's counters at one moment, as one JSON object.
+e2e_counters() { e2e_status_json | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["counters"]))'; }
+
+# e2e_decoys NAME SSH_IP... : one process holding a decoy session per SSH_IP given (tools/decoys.py;
+# repeat an IP for several), for 600 s at most; what each received is in $LAB_DIR/NAME.json (a
+# list, in the order given).
+e2e_decoys() {
+	local name=$1 pid
+	shift
+	pid=$(lab_spawn server "$name" python3 "$E2E_DIR/tools/decoys.py" "$E2E_MOSHD_SOCK" "$LAB_DIR/$name.json" 600 "$@")
+	lab_defer kill "$pid"
+	for _ in $(seq 1 100); do
+		grep -q 'registered' "$LAB_DIR/$name.log" 2>/dev/null && return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$LAB_DIR/$name.log" >&2
+	e2e_fail "decoys $name did not register"
+}
+
+# e2e_marked_count_start DSCP : count the UDP datagrams to moshd's port that reach the server host
+# from outside marked with DSCP (an nft name: cs1 is what rawflood.py --tos 0x20 sends), before
+# any firewall rule. Read the count with e2e_marked_arrivals.
+e2e_marked_count_start() {
+	printf 'table inet %s_marked {\n counter arrived {}\n chain in {\n  type filter hook input priority -10;\n  iif != lo ip dscp %s udp dport %s counter name arrived\n }\n}\n' \
+		"$LAB_ID" "$1" "$E2E_MOSHD_PORT" | ip netns exec "$LAB_SERVER_NS" nft -f -
+}
+
+# e2e_marked_arrivals : datagrams counted since e2e_marked_count_start.
+e2e_marked_arrivals() {
+	ip netns exec "$LAB_SERVER_NS" nft list counter inet "${LAB_ID}_marked" arrived |
+		sed -n 's/.*packets \([0-9]*\).*/\1/p'
+}
+
+# e2e_udp_rcvbuf_errors : UDP datagrams the server host's kernel has dropped for want of socket
+# buffer (/proc/net/snmp in the server namespace).
+e2e_udp_rcvbuf_errors() {
+	ip netns exec "$LAB_SERVER_NS" awk '/^Udp:/ { if (h) print $6; h = 1 }' /proc/net/snmp
 }
