@@ -96,10 +96,18 @@ pub struct Daemon {
     state_file: PathBuf,
 }
 
+/// Threads for the blocking work of registrations (see `Daemon::register`).
+const BLOCKING_THREADS: usize = 2;
+
 /// Runs moshd until SIGTERM or SIGINT.
 pub fn run(config: Config) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        // Registration lookups only (≤ ~1 ms each): a few threads serve
+        // thousands a second, and tokio's default of 512, each with its
+        // stack and malloc arena, cost ~2 KB of RSS per session registered
+        // in a burst (scripts/bench --full, the memory rows).
+        .max_blocking_threads(BLOCKING_THREADS)
         .build()
         .context("cannot start the runtime")?;
     LocalSet::new().block_on(&rt, serve(config))
