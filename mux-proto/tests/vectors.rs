@@ -77,6 +77,16 @@ fn port_vectors() {
     }
 }
 
+/// A row's "decodes as" cell against what the code made of its line: equal,
+/// or, for a failure (the cell starts with `failed`), the cell's cause within
+/// the decoder's message, which says more around it.
+fn assert_decodes_as(row: &[String], got: &str, failed: &str) {
+    match row[2].strip_prefix(failed) {
+        Some(cause) => assert!(got.starts_with(failed) && got.contains(cause), "{}: {got}", row[0]),
+        None => assert_eq!(got, row[2], "{}", row[0]),
+    }
+}
+
 #[test]
 fn control_vectors() {
     let rows = rows("ctl-");
@@ -93,11 +103,7 @@ fn control_vectors() {
             Ok(Request::Status(_)) => "status".into(),
             Err(e) => format!("refused: {e}"),
         };
-        // A refusal's cell is the cause; the decoder's message says more around it.
-        match r[2].strip_prefix("refused: ") {
-            Some(cause) => assert!(got.starts_with("refused: ") && got.contains(cause), "{}: {got}", r[0]),
-            None => assert_eq!(got, r[2], "{}", r[0]),
-        }
+        assert_decodes_as(&r, &got, "refused: ");
     }
 }
 
@@ -112,9 +118,6 @@ fn response_vectors() {
             Ok(Response::Status(s)) => format!("status listen {} sessions {}", s.listen.join(","), s.sessions.len()),
             Err(e) => format!("invalid: {e}"),
         };
-        match r[2].strip_prefix("invalid: ") {
-            Some(cause) => assert!(got.starts_with("invalid: ") && got.contains(cause), "{}: {got}", r[0]),
-            None => assert_eq!(got, r[2], "{}", r[0]),
-        }
+        assert_decodes_as(&r, &got, "invalid: ");
     }
 }

@@ -215,38 +215,36 @@ python3 -c 'import json,sys; print(json.dumps({"fwd_cpu": int(sys.argv[1]), "loa
 start_moshd paths
 KEY=$(python3 -c 'import base64,os; print(base64.b64encode(os.urandom(16)).decode()[:22])')
 KEY_SID=$(python3 -c 'import base64,hashlib,hmac,sys; k=base64.b64decode(sys.argv[1]+"=="); print(hmac.new(k, b"mosh-mux sid v1", hashlib.sha256).digest()[:8].hex())' "$KEY")
-# For the latency probes, one udpecho (as root) holds the plain echo socket and the session of
-# MOSH_KEY's sid; the throughput runs echo inside loadgen (127.0.0.1:7100, and their own sessions).
-record udpecho-paths taskset -c "$LOAD_CPU" "$B/udpecho" --bind 127.0.0.1:7000 --control "$MOSHD_SOCK" \
-	--sid "$KEY_SID" --seconds 1200
-bg_ns "$LOAD_CPU" "$B/udpecho" --bind 127.0.0.1:7000 --control "$MOSHD_SOCK" --sid "$KEY_SID" \
-	--seconds 1200 >"$W/echo-paths.json"
-ECHO_PID=$BG_PID
-wait_lines "$W/echo-paths.json" 1 30
-SID0=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["registered"][0][0])' "$W/echo-paths.json")
-[[ $SID0 == "$KEY_SID" ]]
+# echo_session NAME SID [ARGS...] : a udpecho (as root, on LOAD_CPU) holding session SID (ARGS:
+# --bind, --ssh-client); its command is recorded as udpecho-NAME. Waits until moshd registered it;
+# the udpecho's pid is appended to ECHO_PIDS.
+ECHO_PIDS=()
+echo_session() {
+	local name=$1 sid=$2 got
+	shift 2
+	local cmd=("$B/udpecho" --control "$MOSHD_SOCK" --sid "$sid" --seconds 1200 "$@")
+	record "udpecho-$name" taskset -c "$LOAD_CPU" "${cmd[@]}"
+	bg_ns "$LOAD_CPU" "${cmd[@]}" >"$W/echo-$name.json"
+	ECHO_PIDS+=("$BG_PID")
+	wait_lines "$W/echo-$name.json" 1 30
+	got=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["registered"][0][0])' "$W/echo-$name.json")
+	[[ $got == "$sid" ]] || { log "udpecho-$name registered $got, not $sid"; return 1; }
+}
+random_sid() { od -An -N8 -tx1 /dev/urandom | tr -d ' \n'; }
+# For the latency probes, one udpecho holds the plain echo socket and the session of MOSH_KEY's
+# sid (the relay path); the throughput runs echo inside loadgen (127.0.0.1:7100, and their own
+# sessions).
+echo_session paths "$KEY_SID" --bind 127.0.0.1:7000
 # The stock path's session: its own sid and echo socket (a framed path on the same session would
 # move mosh-server's return path back and forth), registered with the stock source's IP as its
 # sshd client address, which is how moshd finds it when the first raw datagram comes in.
-STOCK_SID=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
-record udpecho-stock taskset -c "$LOAD_CPU" "$B/udpecho" --control "$MOSHD_SOCK" --sid "$STOCK_SID" \
-	--ssh-client "$STOCK_RTT_IP" --seconds 1200
-bg_ns "$LOAD_CPU" "$B/udpecho" --control "$MOSHD_SOCK" --sid "$STOCK_SID" --ssh-client "$STOCK_RTT_IP" \
-	--seconds 1200 >"$W/echo-stock.json"
-STOCK_ECHO_PID=$BG_PID
-wait_lines "$W/echo-stock.json" 1 30
-SID1=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["registered"][0][0])' "$W/echo-stock.json")
-[[ $SID1 == "$STOCK_SID" ]]
+STOCK_SID=$(random_sid)
+echo_session stock "$STOCK_SID" --ssh-client "$STOCK_RTT_IP"
 # The framed moshd path's session: its own sid and echo socket too, apart from the relay path's
 # (MOSH_KEY's): two clients on one session would move its return path back and forth, which no
 # real session does.
-FRAMED_SID=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
-record udpecho-framed taskset -c "$LOAD_CPU" "$B/udpecho" --control "$MOSHD_SOCK" --sid "$FRAMED_SID" --seconds 1200
-bg_ns "$LOAD_CPU" "$B/udpecho" --control "$MOSHD_SOCK" --sid "$FRAMED_SID" --seconds 1200 >"$W/echo-framed.json"
-FRAMED_ECHO_PID=$BG_PID
-wait_lines "$W/echo-framed.json" 1 30
-SID2=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["registered"][0][0])' "$W/echo-framed.json")
-[[ $SID2 == "$FRAMED_SID" ]]
+FRAMED_SID=$(random_sid)
+echo_session framed "$FRAMED_SID"
 FWD_PIDS=()
 for spec in "7001 blocking 7000" "7003 tokio 7000" "7011 blocking 7100" "7013 tokio 7100"; do
 	read -r port mode to <<<"$spec"
@@ -311,7 +309,7 @@ with_cpu tput-moshd-stock "$MOSHD_PID" "${lg[@]}" --target 127.0.0.1:60001 --see
 with_cpu tput-moshd-10 "$MOSHD_PID" "${lg[@]}" --target 127.0.0.1:60001 --seed "$SEED" --first 110 --sessions 10 \
 	--echo-control "$MOSHD_SOCK"
 counters "$R/paths-counters.json"
-for pid in "$MOSHD_PID" "${FWD_PIDS[@]}" "$ECHO_PID" "$STOCK_ECHO_PID" "$FRAMED_ECHO_PID"; do stop "$pid"; done
+for pid in "$MOSHD_PID" "${FWD_PIDS[@]}" "${ECHO_PIDS[@]}"; do stop "$pid"; done
 ip netns exec "$NS" nft delete table ip mmxbench
 
 # ---------------------------------------------------------------- probe cost (issue 7)
