@@ -334,7 +334,11 @@ fn child_gets_sighup_when_the_relay_is_killed() {
         child.wait().unwrap()
     };
     assert_eq!(out.signal(), Some(libc::SIGKILL));
-    assert_eq!(s.wait_for("signals"), "SIGHUP\n");
+    // SIGHUP, possibly more than once: as the killed relay's threads exit
+    // one by one, the kernel reparents the child to a surviving thread and
+    // sends the parent-death signal at each step (seen: 4 runs in 30).
+    let signals = s.wait_for("signals");
+    assert!(signals.lines().count() >= 1 && signals.lines().all(|l| l == "SIGHUP"), "{signals:?}");
 }
 
 #[test]
